@@ -1,0 +1,140 @@
+// Package root builds the ws command tree and maps errors to exit codes.
+package root
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/internal/build"
+)
+
+// Main runs ws with the process's arguments and returns the exit code.
+func Main() int {
+	f := cmdutil.New()
+	return Run(f, nil)
+}
+
+// Run executes ws with args (os.Args[1:] when nil) and returns the exit code.
+func Run(f *cmdutil.Factory, args []string) int {
+	cmd := NewCmdRoot(f)
+	if args != nil {
+		cmd.SetArgs(args)
+	}
+	err := cmd.Execute()
+	return exitCode(err, f.IO.ErrOut)
+}
+
+// NewCmdRoot returns the root command with every subcommand attached.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ws <command> [flags]",
+		Short: "Developer workspaces from a devfile, on GitLab CI runners",
+		Long: `ws turns the devfile in your repository into a workspace job on your GitLab
+project's CI runners, and gives you a terminal and the devfile's ports in it.`,
+		Example: `  $ ws compile                      # print the CI job for ./.devfile.yaml
+  $ ws validate devfile.yaml        # check a devfile, print diagnostics
+  $ ws up                           # launch the workspace on GitLab`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       build.Version,
+	}
+	cmd.SetIn(f.IO.In)
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetVersionTemplate("ws version {{.Version}}\n")
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Cmd: commandPath(c), Err: err}
+	})
+	cmd.AddGroup(
+		&cobra.Group{ID: "devfile", Title: "Devfile commands:"},
+		&cobra.Group{ID: "workspace", Title: "Workspace commands:"},
+		&cobra.Group{ID: "admin", Title: "Set-up and server commands:"},
+	)
+
+	// Subcommands. Each lives in its own package under cmd/.
+	// ws:commands (keep this marker; add one line per command below it)
+
+	cmd.AddCommand(newCmdVersion(f))
+	cmd.AddCommand(helpTopic("exit-codes", "Exit codes of ws", exitCodesHelp))
+	cmd.AddCommand(helpTopic("environment", "Environment variables ws reads", environmentHelp))
+	// Unknown subcommands are usage errors too.
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return &cmdutil.FlagError{Cmd: "", Err: fmt.Errorf("unknown command %q for ws", args[0])}
+		}
+		return nil
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	return cmd
+}
+
+func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the ws version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v := "ws version " + build.Version
+			if build.Commit != "" {
+				v += " (" + build.Commit
+				if build.Date != "" {
+					v += " " + build.Date
+				}
+				v += ")"
+			}
+			_, err := fmt.Fprintln(f.IO.Out, v)
+			return err
+		},
+	}
+}
+
+// commandPath returns the command's path without the leading "ws ".
+func commandPath(c *cobra.Command) string {
+	p := c.CommandPath()
+	if len(p) > 3 {
+		return p[3:]
+	}
+	return ""
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var (
+		flagErr *cmdutil.FlagError
+		authErr *cmdutil.AuthError
+		hintErr *cmdutil.HintError
+		exitErr *cmdutil.ExitError
+	)
+	switch {
+	case err == nil:
+		return cmdutil.ExitOK
+	case errors.As(err, &exitErr):
+		return exitErr.Code
+	case errors.Is(err, cmdutil.ErrDevfileInvalid): // diagnostics already printed
+		return cmdutil.ExitDevfile
+	case errors.As(err, &flagErr):
+		help := "ws --help"
+		if flagErr.Cmd != "" {
+			help = "ws " + flagErr.Cmd + " --help"
+		}
+		fmt.Fprintf(stderr, "ws: %v\nRun '%s' for usage.\n", err, help)
+		return cmdutil.ExitUsage
+	case errors.As(err, &authErr):
+		fmt.Fprintf(stderr, "ws: %v\n", err)
+		if authErr.Hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", authErr.Hint)
+		}
+		return cmdutil.ExitAuth
+	case errors.As(err, &hintErr):
+		fmt.Fprintf(stderr, "ws: %v\nhint: %s\n", err, hintErr.Hint)
+		return cmdutil.ExitFailure
+	case errors.Is(err, cmdutil.ErrSilent):
+		return cmdutil.ExitFailure
+	default:
+		fmt.Fprintf(stderr, "ws: %v\n", err)
+		return cmdutil.ExitFailure
+	}
+}

@@ -1,0 +1,69 @@
+package root
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+)
+
+func run(args ...string) (code int, out, errOut string) {
+	ios, _, o, e := cmdutil.Test()
+	f := cmdutil.New()
+	f.IO = ios
+	code = Run(f, args)
+	return code, o.String(), e.String()
+}
+
+func TestUnknownFlagIsUsageError(t *testing.T) {
+	code, _, errOut := run("--no-such-flag")
+	assert.Equal(t, cmdutil.ExitUsage, code)
+	assert.Contains(t, errOut, "unknown flag: --no-such-flag")
+	assert.Contains(t, errOut, "Run 'ws --help' for usage.")
+}
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	code, _, errOut := run("frobnicate")
+	assert.Equal(t, cmdutil.ExitUsage, code)
+	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+}
+
+func TestExitCodesTopic(t *testing.T) {
+	code, out, _ := run("exit-codes")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "3  the devfile is invalid")
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run("version")
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^ws version \S+`, out)
+}
+
+func TestExitCodeMapping(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+		msg  string
+	}{
+		{nil, 0, ""},
+		{errors.New("boom"), 1, "ws: boom\n"},
+		{fmt.Errorf("compile: %w", cmdutil.ErrDevfileInvalid), 3, ""},
+		{&cmdutil.AuthError{Err: errors.New("GitLab rejected the token"), Hint: "set GITLAB_TOKEN"}, 4, "ws: GitLab rejected the token\nhint: set GITLAB_TOKEN\n"},
+		{&cmdutil.ExitError{Code: 7}, 7, ""},
+		{fmt.Errorf("x: %w", cmdutil.ErrSilent), 1, ""},
+		{&cmdutil.HintError{Err: errors.New("no runner"), Hint: "tag one"}, 1, "ws: no runner\nhint: tag one\n"},
+	} {
+		var buf = new(bytesBuffer)
+		assert.Equal(t, tc.code, exitCode(tc.err, buf), "%v", tc.err)
+		assert.Equal(t, tc.msg, buf.String())
+	}
+}
+
+type bytesBuffer struct{ b []byte }
+
+func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+func (w *bytesBuffer) String() string              { return string(w.b) }
