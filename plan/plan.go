@@ -31,6 +31,9 @@ type Plan struct {
 	PostStart []Step `json:"postStart,omitempty"`
 	// PreStop steps run in order when the agent is asked to stop (SIGTERM).
 	PreStop []Step `json:"preStop,omitempty"`
+	// PostStop steps run after the workspace stopped, from the job's
+	// after_script ('ws agent --hook postStop').
+	PostStop []Step `json:"postStop,omitempty"`
 	// Endpoints the tunnel may expose, in devfile order.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 }
