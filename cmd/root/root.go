@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/cmd/runner"
 	"github.com/ws-dev/ws/internal/build"
 )
 
@@ -57,6 +58,7 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
+	cmd.AddCommand(runner.NewCmdRunner(f))
 
 	cmd.AddCommand(newCmdVersion(f))
 	cmd.AddCommand(helpTopic("exit-codes", "Exit codes of ws", exitCodesHelp))
