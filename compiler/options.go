@@ -13,6 +13,25 @@ const (
 	ProfileGitLab Profile = "gitlab"
 )
 
+// Agent sources: how the agent binary reaches the workspace job.
+const (
+	// AgentArtifact copies ws from the ws image into artifacts in an earlier job.
+	AgentArtifact = "artifact"
+	// AgentService runs the ws image as a service that copies ws into the
+	// shared builds volume.
+	AgentService = "service"
+	// AgentLocal uses the ws found on the runner's PATH (shell executors).
+	AgentLocal = "local"
+)
+
+// Defaults for settings neither a flag nor a devfile attribute gave.
+const (
+	DefaultAgentImage   = "registry.gitlab.com/ws-dev/ws:latest"
+	DefaultBuilderImage = "moby/buildkit:rootless"
+	DefaultTimeout      = "2h"
+	DefaultIdleTimeout  = "30m"
+)
+
 // Options are the settings of one compilation. Empty fields fall back to the
 // devfile's ws/* attributes, then to documented defaults. Flags win over
 // attributes because the command fills Options from flags.
@@ -33,8 +52,12 @@ type Options struct {
 	Gateway string
 	// AgentSource says how the agent binary reaches the job (see docs/agent-injection.md).
 	AgentSource string
-	// AgentImage is the ws image used to deliver the agent.
+	// AgentImage is the ws image used to deliver the agent; it must contain
+	// sh and a static ws on PATH. Default: DefaultAgentImage.
 	AgentImage string
+	// BuilderImage builds devfile image components without a Docker daemon
+	// (rootless BuildKit). Default: DefaultBuilderImage.
+	BuilderImage string
 	// SourceFile is the devfile path shown in the generated header (slash form, relative).
 	SourceFile string
 }

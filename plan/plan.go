@@ -36,6 +36,20 @@ type Plan struct {
 	PostStop []Step `json:"postStop,omitempty"`
 	// Endpoints the tunnel may expose, in devfile order.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Volumes the agent prepares before the postStart steps, in devfile order.
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Volume is one devfile volume mounted in the main container.
+type Volume struct {
+	Name string `json:"name"`
+	// Path is the absolute mount path; the agent creates it (mkdir -p).
+	Path string `json:"path"`
+	// Persistent volumes survive restarts through the job cache: the agent
+	// creates Dir (relative to $CI_PROJECT_DIR), moves any existing content
+	// of Path into it when Dir is empty, and makes Path a symlink to it.
+	Persistent bool   `json:"persistent,omitempty"`
+	Dir        string `json:"dir,omitempty"`
 }
 
 // Step is one unit of sequential work: its commands run at the same time

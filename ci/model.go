@@ -1,0 +1,147 @@
+package ci
+
+import (
+	"go.yaml.in/yaml/v3"
+)
+
+// Pipeline is a whole .gitlab-ci.yml: stages, the workflow rules and the
+// jobs, in the order they are written.
+type Pipeline struct {
+	// Source is the devfile path named in the generated header.
+	Source   string
+	Stages   []string
+	Workflow *Workflow
+	Jobs     []Job
+}
+
+// Workflow is the top-level workflow keyword.
+type Workflow struct {
+	Rules []Rule `yaml:"rules"`
+}
+
+// Rule is one entry of rules or workflow:rules.
+type Rule struct {
+	If   string `yaml:"if,omitempty"`
+	When string `yaml:"when,omitempty"`
+}
+
+// Job is one CI job. Field order is the order of the keys in the output.
+type Job struct {
+	// Name is the job's key; it is not written inside the job.
+	Name          string       `yaml:"-"`
+	Stage         string       `yaml:"stage,omitempty"`
+	Image         *Image       `yaml:"image,omitempty"`
+	Services      []Service    `yaml:"services,omitempty"`
+	Tags          []string     `yaml:"tags,omitempty"`
+	Timeout       string       `yaml:"timeout,omitempty"`
+	Interruptible *bool        `yaml:"interruptible,omitempty"`
+	ResourceGroup string       `yaml:"resource_group,omitempty"`
+	Environment   *Environment `yaml:"environment,omitempty"`
+	Needs         *[]Need      `yaml:"needs,omitempty"`
+	When          string       `yaml:"when,omitempty"`
+	AllowFailure  *bool        `yaml:"allow_failure,omitempty"`
+	Variables     Variables    `yaml:"variables,omitempty"`
+	Cache         []Cache      `yaml:"cache,omitempty"`
+	BeforeScript  []string     `yaml:"before_script,omitempty"`
+	Script        []string     `yaml:"script"`
+	AfterScript   []string     `yaml:"after_script,omitempty"`
+	Artifacts     *Artifacts   `yaml:"artifacts,omitempty"`
+}
+
+// Image is the job's image in its long form.
+type Image struct {
+	Name       string   `yaml:"name"`
+	Entrypoint []string `yaml:"entrypoint,flow"`
+}
+
+// Service is one entry of services.
+type Service struct {
+	Name       string    `yaml:"name"`
+	Alias      string    `yaml:"alias,omitempty"`
+	Entrypoint []string  `yaml:"entrypoint,omitempty,flow"`
+	Command    []string  `yaml:"command,omitempty"`
+	Variables  Variables `yaml:"variables,omitempty"`
+}
+
+// Environment is the job's environment keyword.
+type Environment struct {
+	Name       string `yaml:"name"`
+	Action     string `yaml:"action,omitempty"`
+	OnStop     string `yaml:"on_stop,omitempty"`
+	AutoStopIn string `yaml:"auto_stop_in,omitempty"`
+}
+
+// Need is one entry of needs.
+type Need struct {
+	Job       string `yaml:"job"`
+	Artifacts bool   `yaml:"artifacts"`
+}
+
+// Cache is one entry of cache.
+type Cache struct {
+	Key    string   `yaml:"key"`
+	Paths  []string `yaml:"paths"`
+	When   string   `yaml:"when,omitempty"`
+	Policy string   `yaml:"policy,omitempty"`
+}
+
+// Artifacts is the artifacts keyword.
+type Artifacts struct {
+	Paths    []string `yaml:"paths"`
+	ExpireIn string   `yaml:"expire_in,omitempty"`
+	When     string   `yaml:"when,omitempty"`
+}
+
+// Variable is one job, service or global variable. Literal variables (user
+// values) are written as {value, expand: false} so GitLab keeps every $.
+type Variable struct {
+	Name  string
+	Value string
+	// Literal disables GitLab's variable expansion for this value.
+	Literal bool
+}
+
+// Variables keeps variables in the order they were added.
+type Variables []Variable
+
+// Set replaces the value of name, or appends it.
+func (vs *Variables) Set(v Variable) {
+	for i := range *vs {
+		if (*vs)[i].Name == v.Name {
+			(*vs)[i] = v
+			return
+		}
+	}
+	*vs = append(*vs, v)
+}
+
+// Get returns the variable called name.
+func (vs Variables) Get(name string) (Variable, bool) {
+	for _, v := range vs {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Variable{}, false
+}
+
+// MarshalYAML writes the variables as an ordered mapping.
+func (vs Variables) MarshalYAML() (any, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, v := range vs {
+		key := str(v.Name)
+		if v.Literal {
+			val := &yaml.Node{Kind: yaml.MappingNode}
+			val.Content = append(val.Content, str("value"), str(v.Value), str("expand"),
+				&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: "false"})
+			n.Content = append(n.Content, key, val)
+			continue
+		}
+		n.Content = append(n.Content, key, str(v.Value))
+	}
+	return n, nil
+}
+
+func str(s string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
+}

@@ -1,0 +1,258 @@
+package compiler
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	v1 "github.com/devfile/api/v2/pkg/apis/workspaces/v1alpha2"
+
+	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/plan"
+)
+
+// events maps devfile events: preStart to earlier jobs or lines before the
+// agent, postStart/preStop/postStop to plan steps the agent runs.
+func (c *compiler) events(p *plan.Plan) {
+	ev := c.df.Spec.Events
+	if ev == nil {
+		return
+	}
+	for i, id := range ev.PreStart {
+		c.preStart(fmt.Sprintf("events.preStart[%d]", i), id)
+	}
+	p.PostStart = append(p.PostStart, c.steps("events.postStart", ev.PostStart)...)
+	p.PreStop = c.steps("events.preStop", ev.PreStop)
+	p.PostStop = c.steps("events.postStop", ev.PostStop)
+}
+
+// steps turns event command ids into agent steps: an exec is one step, a
+// sequential composite its children's steps in order, a parallel composite
+// one step holding all its commands.
+func (c *compiler) steps(evPath string, ids []string) []plan.Step {
+	var out []plan.Step
+	for i, id := range ids {
+		out = append(out, c.stepsOf(fmt.Sprintf("%s[%d]", evPath, i), id, 0)...)
+	}
+	return out
+}
+
+func (c *compiler) stepsOf(at, id string, depth int) []plan.Step {
+	cmd := c.cmds[id]
+	if cmd == nil || depth > 20 {
+		return nil // the library reports unknown ids and cycles
+	}
+	cp := c.cmdPath(id)
+	switch {
+	case cmd.Exec != nil:
+		pc, ok := c.execCommand(cmd)
+		if !ok {
+			return nil
+		}
+		return []plan.Step{{Commands: []plan.Command{pc}}}
+	case cmd.Composite != nil:
+		if cmd.Composite.Parallel != nil && *cmd.Composite.Parallel {
+			var step plan.Step
+			for _, sub := range cmd.Composite.Commands {
+				for _, s := range c.stepsOf(at, sub, depth+1) {
+					step.Commands = append(step.Commands, s.Commands...)
+				}
+			}
+			if len(step.Commands) == 0 {
+				return nil
+			}
+			return []plan.Step{step}
+		}
+		var out []plan.Step
+		for _, sub := range cmd.Composite.Commands {
+			out = append(out, c.stepsOf(at, sub, depth+1)...)
+		}
+		return out
+	case cmd.Apply != nil:
+		c.errorf(cp+".apply", "apply-after-start", "apply commands can only run in preStart (as an earlier job)",
+			"command %q applies component %q after the workspace started, which ws cannot do", id, cmd.Apply.Component)
+	default:
+		c.errorf(cp, "custom-command", "use an exec command", "command %q has a type ws cannot run", id)
+	}
+	return nil
+}
+
+// execCommand checks that an exec command runs in the main container and
+// returns it as a plan command.
+func (c *compiler) execCommand(cmd *v1.Command) (plan.Command, bool) {
+	ex := cmd.Exec
+	if ex.Component != c.main.Name {
+		c.errorf(c.cmdPath(cmd.Id)+".exec.component", "exec-not-main",
+			fmt.Sprintf("run it in the main container %q, or make %q the main container with gl/inject-editor: true", c.main.Name, ex.Component),
+			"command %q runs in %q, but the agent can only run commands in the main container", cmd.Id, ex.Component)
+		return plan.Command{}, false
+	}
+	pc := plan.Command{ID: cmd.Id, CommandLine: ex.CommandLine, WorkingDir: ex.WorkingDir}
+	for _, e := range ex.Env {
+		pc.Env = append(pc.Env, plan.Env{Name: e.Name, Value: e.Value})
+	}
+	if bg, ok := boolAttr(cmd.Attributes, AttrBackground); ok {
+		pc.Background = bg
+	}
+	return pc, true
+}
+
+// preStart runs before the workspace: exec commands of the main container
+// as script lines before the agent, others as earlier jobs.
+func (c *compiler) preStart(at, id string) {
+	for _, cmd := range c.leafCommands(id, 0) {
+		cp := c.cmdPath(cmd.Id)
+		switch {
+		case cmd.Exec != nil && cmd.Exec.Component == c.main.Name:
+			c.preScript = append(c.preScript, execLine(cmd.Exec))
+		case cmd.Exec != nil:
+			comp := c.comps[cmd.Exec.Component]
+			if comp == nil || comp.Container == nil {
+				c.errorf(cp+".exec.component", "exec-not-container", "point the command at a container component", "command %q does not run in a container", cmd.Id)
+				continue
+			}
+			c.prepJobs = append(c.prepJobs, ci.Job{
+				Name:   "ws-prestart-" + cmd.Id,
+				Stage:  StagePrepare,
+				Image:  &ci.Image{Name: c.imageRef(comp.Container.Image), Entrypoint: []string{""}},
+				Tags:   c.set.tags,
+				Script: []string{execLine(cmd.Exec)},
+			})
+			c.warn(cp, "prestart-job", "only files written under $CI_PROJECT_DIR are lost too: share results through the registry or artifacts",
+				"preStart command %q runs in its own job before the workspace, not in the workspace's containers", cmd.Id)
+		case cmd.Apply != nil:
+			comp := c.comps[cmd.Apply.Component]
+			switch {
+			case comp == nil:
+				// dangling: reported by the library
+			case comp.Image != nil:
+				// built by buildImages
+			case comp.Container != nil:
+				ct := comp.Container
+				line := shellJoin(append(append([]string{}, ct.Command...), ct.Args...))
+				if line == "" {
+					c.errorf(cp+".apply", "apply-container", "give the container a command, or use an exec command",
+						"applying container %q runs nothing: it has no command", comp.Name)
+					continue
+				}
+				j := ci.Job{Name: "ws-prestart-" + cmd.Id, Stage: StagePrepare,
+					Image: &ci.Image{Name: c.imageRef(ct.Image), Entrypoint: []string{""}}, Tags: c.set.tags, Script: []string{line}}
+				for _, e := range ct.Env {
+					j.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
+				}
+				c.prepJobs = append(c.prepJobs, j)
+			default:
+				// kubernetes/openshift/custom: reported by checkComponents
+			}
+		}
+	}
+}
+
+// execLine is a script line that runs an exec command in a subshell.
+func execLine(ex *v1.ExecCommand) string {
+	var b strings.Builder
+	b.WriteString("(")
+	for _, e := range ex.Env {
+		fmt.Fprintf(&b, "export %s=%s; ", e.Name, shellQuote(e.Value))
+	}
+	if ex.WorkingDir != "" {
+		// workingDir may use $PROJECT_SOURCE and friends: keep it expandable.
+		fmt.Fprintf(&b, "cd \"%s\" && ", strings.ReplaceAll(ex.WorkingDir, `"`, `\"`))
+	}
+	b.WriteString(ex.CommandLine)
+	b.WriteString(")")
+	return b.String()
+}
+
+// buildImages adds a build job for each image component that is used: by a
+// container's image, applied in preStart, or marked autoBuild.
+func (c *compiler) buildImages() {
+	applied := map[string]bool{}
+	if ev := c.df.Spec.Events; ev != nil {
+		for _, id := range ev.PreStart {
+			for _, cmd := range c.leafCommands(id, 0) {
+				if cmd.Apply != nil {
+					applied[cmd.Apply.Component] = true
+				}
+			}
+		}
+	}
+	usedImages := map[string]bool{}
+	for _, comp := range c.df.Spec.Components {
+		if comp.Container != nil {
+			usedImages[comp.Container.Image] = true
+		}
+	}
+	for _, comp := range c.df.Spec.Components {
+		if comp.Image == nil {
+			continue
+		}
+		img := comp.Image
+		p := c.compPath(comp.Name)
+		auto := img.AutoBuild != nil && *img.AutoBuild
+		if !applied[comp.Name] && !usedImages[img.ImageName] && !auto {
+			c.warn(p+".image", "image-unused", "reference it from a container's image or apply it in preStart",
+				"image component %q is not built: nothing uses it", comp.Name)
+			continue
+		}
+		df := img.Dockerfile
+		if df == nil {
+			c.errorf(p+".image", "image-build", "describe the build with image.dockerfile", "image component %q has no dockerfile build", comp.Name)
+			continue
+		}
+		if df.Git != nil || df.DevfileRegistry != nil || strings.Contains(df.Uri, "://") {
+			c.errorf(p+".image.dockerfile", "dockerfile-remote", "commit the Dockerfile to the repository and set uri to its path",
+				"image component %q: only a Dockerfile in the repository can be built", comp.Name)
+			continue
+		}
+		if df.RootRequired != nil && *df.RootRequired {
+			c.warn(p+".image.dockerfile.rootRequired", "root-required", "", "rootRequired is ignored: ws builds with rootless BuildKit")
+		}
+		uri := cleanRel(df.Uri)
+		if uri == "." {
+			uri = "Dockerfile"
+		}
+		buildCtx := cleanRel(df.BuildContext)
+		ref := fmt.Sprintf("$CI_REGISTRY_IMAGE/ws-%s/%s:$CI_PIPELINE_ID", c.set.name, comp.Name)
+		args := []string{"buildctl-daemonless.sh", "build", "--frontend", "dockerfile.v0",
+			"--local", "context=" + buildCtx, "--local", "dockerfile=" + path.Dir(uri),
+			"--opt", "filename=" + path.Base(uri)}
+		for _, a := range df.Args {
+			if k, v, ok := strings.Cut(strings.TrimPrefix(a, "--build-arg="), "="); ok && !strings.HasPrefix(k, "-") {
+				args = append(args, "--opt", "build-arg:"+k+"="+v)
+			} else {
+				c.warn(p+".image.dockerfile.args", "build-arg", "write build arguments as KEY=VALUE", "build argument %q is ignored", a)
+			}
+		}
+		line := shellJoin(args) + ` --output "type=image,name=` + ref + `,push=true"`
+		c.prepJobs = append(c.prepJobs, ci.Job{
+			Name:  "ws-build-" + comp.Name,
+			Stage: StagePrepare,
+			Image: &ci.Image{Name: c.set.builderImage, Entrypoint: []string{""}},
+			Tags:  c.set.tags,
+			Variables: ci.Variables{
+				{Name: "BUILDKITD_FLAGS", Value: "--oci-worker-no-process-sandbox"},
+			},
+			Script: []string{
+				"mkdir -p ~/.docker",
+				`printf '{"auths":{"%s":{"auth":"%s"}}}' "$CI_REGISTRY" "$(printf '%s:%s' "$CI_REGISTRY_USER" "$CI_REGISTRY_PASSWORD" | base64 | tr -d '\n')" > ~/.docker/config.json`,
+				line,
+			},
+		})
+		if img.ImageName != "" {
+			c.images[img.ImageName] = ref
+		}
+	}
+}
+
+// cleanRel makes a devfile path relative to the project directory.
+func cleanRel(p string) string {
+	for _, pre := range []string{"${PROJECT_SOURCE}", "$PROJECT_SOURCE", "${PROJECTS_ROOT}", "/projects"} {
+		p = strings.TrimPrefix(p, pre)
+	}
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		return "."
+	}
+	return p
+}

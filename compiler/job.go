@@ -1,0 +1,215 @@
+package compiler
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	v1 "github.com/devfile/api/v2/pkg/apis/workspaces/v1alpha2"
+
+	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/plan"
+)
+
+func bp(b bool) *bool { return &b }
+
+// keepAlive reports whether a container command only keeps the container
+// running, which the agent does anyway.
+func keepAlive(args []string) bool {
+	s := strings.Join(args, " ")
+	for _, k := range []string{"sleep infinity", "tail -f /dev/null", "sleep inf"} {
+		if strings.Contains(s, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// workspaceJob builds the job that runs the workspace; it fills p.
+func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
+	main := c.main
+	mp := c.compPath(main.Name)
+	ct := main.Container
+
+	c.buildImages() // fills c.images before images are chosen
+	job := ci.Job{
+		Name:          JobWorkspace,
+		Stage:         StageWorkspace,
+		Image:         &ci.Image{Name: c.imageRef(ct.Image), Entrypoint: []string{""}},
+		Tags:          c.set.tags,
+		Timeout:       gitlabDuration(c.set.timeoutMin),
+		Interruptible: bp(false),
+		ResourceGroup: "ws/" + c.set.name,
+		Environment: &ci.Environment{
+			Name:       "workspaces/" + c.set.name,
+			Action:     "start",
+			OnStop:     JobStop,
+			AutoStopIn: gitlabDuration(c.set.timeoutMin),
+		},
+	}
+
+	// Our own variables first, then resources, then the devfile's env.
+	c.agentVars(&job)
+	job.Variables.Set(ci.Variable{Name: "PROJECT_SOURCE", Value: "$CI_PROJECT_DIR"})
+	job.Variables.Set(ci.Variable{Name: "PROJECTS_ROOT", Value: "$CI_BUILDS_DIR"})
+	if st := scriptTimeout(c.set.timeoutMin); st != "" {
+		job.Variables.Set(ci.Variable{Name: "RUNNER_SCRIPT_TIMEOUT", Value: st})
+	}
+	resources(&job.Variables, "KUBERNETES_", ct.Container)
+	for _, e := range ct.Env {
+		job.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
+	}
+
+	// The main container's own command becomes the first start-up step.
+	if cmdline := append(append([]string{}, ct.Command...), ct.Args...); len(cmdline) > 0 && !keepAlive(cmdline) {
+		p.PostStart = append(p.PostStart, plan.Step{Commands: []plan.Command{{
+			ID: main.Name, CommandLine: shellJoin(cmdline), Background: true,
+		}}})
+		c.warn(mp+".container.command", "main-command", "",
+			"the main container's command runs in the background, started by the agent; the job's script keeps the container alive")
+	}
+
+	// Other containers are services.
+	for i := range c.df.Spec.Components {
+		comp := &c.df.Spec.Components[i]
+		if comp.Container == nil || comp == main {
+			continue
+		}
+		job.Services = append(job.Services, c.service(comp))
+	}
+
+	c.endpoints(p)
+	c.volumes(p, &job)
+	c.events(p)
+	c.injectAgent(&job)
+
+	var needs []ci.Need
+	for _, j := range c.prepJobs {
+		needs = append(needs, ci.Need{Job: j.Name, Artifacts: j.Name == JobAgent})
+	}
+	if len(needs) > 0 {
+		job.Needs = &needs
+	}
+	return job
+}
+
+// scriptTimeout ends the script 10 minutes (or a tenth, for short jobs)
+// before the job timeout, so after_script and the cache upload still run.
+func scriptTimeout(min int) string {
+	margin := 10
+	if min < 60 {
+		margin = max(min/10, 1)
+	}
+	return goDuration(min - margin)
+}
+
+// resources maps devfile limits and requests to Kubernetes-executor overwrite variables.
+func resources(vars *ci.Variables, prefix string, ct v1.Container) {
+	for _, r := range []struct{ name, val string }{
+		{"CPU_REQUEST", ct.CpuRequest}, {"CPU_LIMIT", ct.CpuLimit},
+		{"MEMORY_REQUEST", ct.MemoryRequest}, {"MEMORY_LIMIT", ct.MemoryLimit},
+	} {
+		if r.val != "" {
+			vars.Set(ci.Variable{Name: prefix + r.name, Value: r.val})
+		}
+	}
+}
+
+// imageRef returns the image a container runs: the registry reference of a
+// devfile image component built earlier when its imageName matches.
+func (c *compiler) imageRef(image string) string {
+	if ref, ok := c.images[image]; ok {
+		return ref
+	}
+	return image
+}
+
+func (c *compiler) service(comp *v1.Component) ci.Service {
+	ct := comp.Container
+	s := ci.Service{Name: c.imageRef(ct.Image), Alias: comp.Name, Entrypoint: ct.Command, Command: ct.Args}
+	resources(&s.Variables, "KUBERNETES_SERVICE_", ct.Container)
+	for _, e := range ct.Env {
+		s.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
+	}
+	p := c.compPath(comp.Name)
+	for i, vm := range ct.VolumeMounts {
+		c.warn(fmt.Sprintf("%s.container.volumeMounts[%d]", p, i), "service-volume",
+			"mount the volume in the main container only, or share files through $CI_PROJECT_DIR",
+			"volume %q is not shared with service %q; the service gets an empty directory", vm.Name, comp.Name)
+	}
+	return s
+}
+
+func (c *compiler) endpoints(p *plan.Plan) {
+	add := func(comp *v1.Component, eps []v1.Endpoint) {
+		for _, e := range eps {
+			ep := plan.Endpoint{Name: e.Name, Component: comp.Name, TargetPort: e.TargetPort,
+				Exposure: string(e.Exposure), Protocol: string(e.Protocol), Path: e.Path}
+			if ep.Exposure == "" {
+				ep.Exposure = string(v1.PublicEndpointExposure)
+			}
+			if ep.Protocol == "" {
+				ep.Protocol = string(v1.HTTPEndpointProtocol)
+			}
+			if e.Secure != nil {
+				ep.Secure = *e.Secure
+			}
+			p.Endpoints = append(p.Endpoints, ep)
+		}
+	}
+	// The main container first; then the services, in devfile order.
+	add(c.main, c.main.Container.Endpoints)
+	for i := range c.df.Spec.Components {
+		comp := &c.df.Spec.Components[i]
+		if comp.Container != nil && comp != c.main {
+			add(comp, comp.Container.Endpoints)
+		}
+	}
+}
+
+// volumes: ephemeral by default; a volume with an explicit ephemeral: false
+// is kept under .ws/volumes/<name> and saved in the per-workspace cache.
+func (c *compiler) volumes(p *plan.Plan, job *ci.Job) {
+	persisted := false
+	for i, vm := range c.main.Container.VolumeMounts {
+		vol := c.comps[vm.Name]
+		if vol == nil || vol.Volume == nil {
+			continue // the library reports dangling volume mounts
+		}
+		mountPath := vm.Path
+		if mountPath == "" {
+			mountPath = "/" + vm.Name
+		}
+		v := plan.Volume{Name: vm.Name, Path: mountPath}
+		if vol.Volume.Ephemeral != nil && !*vol.Volume.Ephemeral {
+			v.Persistent = true
+			v.Dir = path.Join(VolumesDir, vm.Name)
+			persisted = true
+		}
+		if vol.Volume.Size != "" {
+			c.warn(fmt.Sprintf("%s.volume.size", c.compPath(vol.Name)), "volume-size", "", "volume size is ignored (volumes live in the job's filesystem)")
+		}
+		_ = i
+		p.Volumes = append(p.Volumes, v)
+	}
+	if persisted {
+		job.Cache = []ci.Cache{{Key: "ws-" + c.set.name, Paths: []string{VolumesDir + "/"}, When: "always"}}
+	}
+}
+
+// stopJob is the environment's on_stop job, runnable while the workspace runs.
+func (c *compiler) stopJob() ci.Job {
+	none := []ci.Need{}
+	return ci.Job{
+		Name:         JobStop,
+		Stage:        StageWorkspace,
+		Image:        &ci.Image{Name: c.set.agentImage, Entrypoint: []string{""}},
+		Tags:         c.set.tags,
+		Environment:  &ci.Environment{Name: "workspaces/" + c.set.name, Action: "stop"},
+		Needs:        &none,
+		When:         "manual",
+		AllowFailure: bp(true),
+		Variables:    ci.Variables{{Name: "GIT_STRATEGY", Value: "none"}},
+		Script:       []string{fmt.Sprintf("echo %s", shellQuote(fmt.Sprintf("environment workspaces/%s stopped; ws stop %s cancels a running workspace job", c.set.name, c.set.name)))},
+	}
+}

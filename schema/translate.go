@@ -1,0 +1,183 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/devfile/api/v2/pkg/validation/variables"
+
+	"github.com/ws-dev/ws/diag"
+)
+
+// flatten returns the leaf errors of (nested) multierrors.
+func flatten(err error) []error {
+	type wrapped interface{ WrappedErrors() []error }
+	type joined interface{ Unwrap() []error }
+	var w wrapped
+	if errors.As(err, &w) {
+		var out []error
+		for _, e := range w.WrappedErrors() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	if j, ok := err.(joined); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var (
+	nonCompliantPrefix = regexp.MustCompile(`^error parsing devfile because of non-compliant data( due to)?\s*`)
+	schemaLineRE       = regexp.MustCompile(`^- (\S+?): (.*)$`)
+	additionalPropRE   = regexp.MustCompile(`^Additional property (\S+) is not allowed$`)
+	requiredRE         = regexp.MustCompile(`^(\S+) is required$`)
+	componentRE        = regexp.MustCompile(`(?:the component|component|in component|components?:?) "?([a-z0-9][a-z0-9-]*)"?`)
+	commandRE          = regexp.MustCompile(`(?:the command|command:?|commands?) "?([A-Za-z0-9][A-Za-z0-9._-]*)"?`)
+	volumeRE           = regexp.MustCompile(`the volume "([^"]+)"`)
+	eventRE            = regexp.MustCompile(`^(preStart|postStart|preStop|postStop) type events are invalid`)
+)
+
+// translate turns an error of the devfile library into positioned
+// diagnostics. The library converts YAML to JSON before parsing, so its
+// errors name fields and components but carry no line numbers; the index
+// finds them.
+func translate(ix *Index, err error, code string) diag.List {
+	var out diag.List
+	for _, e := range flatten(err) {
+		msg := cleanMessage(e.Error())
+		if strings.HasPrefix(msg, "invalid devfile schema. errors :") {
+			for _, line := range strings.Split(msg, "\n")[1:] {
+				if m := schemaLineRE.FindStringSubmatch(strings.TrimSpace(line)); m != nil {
+					out = append(out, schemaDiag(ix, m[1], m[2]))
+				}
+			}
+			continue
+		}
+		path := locate(ix, msg)
+		d := diag.Diagnostic{Severity: diag.Error, Pos: ix.Pos(path), Path: path, Summary: msg, Code: code}
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil && strings.Contains(msg, "yaml") {
+			line, _ := strconv.Atoi(m[1])
+			d.Pos = diag.Pos{File: ix.File, Line: line, Col: 1}
+			d.Path = ""
+			d.Code = "not-yaml"
+			d.Hint = "fix the YAML syntax"
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// cleanMessage strips the library's wrapping ("failed to ...", "error
+// parsing devfile because of ...") and keeps the cause.
+func cleanMessage(msg string) string {
+	msg = nonCompliantPrefix.ReplaceAllString(msg, "")
+	for _, p := range []string{"failed to decode devfile content: ", "failed to validate devfile schema: ", "error converting YAML to JSON: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return "the devfile library rejected the devfile"
+	}
+	return msg
+}
+
+func schemaDiag(ix *Index, field, desc string) diag.Diagnostic {
+	path := schemaPath(field)
+	if m := additionalPropRE.FindStringSubmatch(desc); m != nil {
+		path = Key(path, m[1])
+		desc = fmt.Sprintf("unknown field %q", m[1])
+	} else if m := requiredRE.FindStringSubmatch(desc); m != nil {
+		desc = m[1] + " is required"
+	}
+	return diag.Diagnostic{Severity: diag.Error, Pos: ix.Pos(path), Path: path, Summary: lowerFirst(desc),
+		Hint: "see the devfile schema for this field", Code: "schema"}
+}
+
+// schemaPath turns a gojsonschema field (components.0.container) into a
+// data path (components[0].container).
+func schemaPath(field string) string {
+	if field == "(root)" || field == "" {
+		return ""
+	}
+	var b strings.Builder
+	for i, part := range strings.Split(field, ".") {
+		if _, err := strconv.Atoi(part); err == nil && i > 0 {
+			b.WriteString("[" + part + "]")
+			continue
+		}
+		if i > 0 {
+			b.WriteString(".")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// locate finds the data path a library message is about, from the
+// component, command, volume or event it names.
+func locate(ix *Index, msg string) string {
+	if m := eventRE.FindStringSubmatch(msg); m != nil {
+		if n := ix.Node("events"); n != nil {
+			return "events." + m[1]
+		}
+	}
+	if m := volumeRE.FindStringSubmatch(msg); m != nil {
+		if p, ok := ix.Find("components", "name", m[1]); ok {
+			return p
+		}
+	}
+	if m := commandRE.FindStringSubmatch(msg); m != nil {
+		if p, ok := ix.Find("commands", "id", m[1]); ok {
+			return p
+		}
+	}
+	if m := componentRE.FindStringSubmatch(msg); m != nil {
+		if p, ok := ix.Find("components", "name", m[1]); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+func variableWarnings(ix *Index, w variables.VariableWarning) diag.List {
+	var out diag.List
+	add := func(list, field string, m map[string][]string) {
+		for _, name := range sortedKeysSlice(m) {
+			path, _ := ix.Find(list, field, name)
+			for _, v := range m[name] {
+				out = append(out, diag.Diagnostic{Severity: diag.Warning, Pos: ix.Pos(path), Path: path,
+					Summary: fmt.Sprintf("variable {{%s}} is not defined and is left as is", v),
+					Hint:    fmt.Sprintf("define %s under variables, or pass --var %s=VALUE", v, v), Code: "undefined-variable"})
+			}
+		}
+	}
+	add("commands", "id", w.Commands)
+	add("components", "name", w.Components)
+	add("projects", "name", w.Projects)
+	add("starterProjects", "name", w.StarterProjects)
+	add("dependentProjects", "name", w.DependentProjects)
+	return out
+}
+
+func sortedKeysSlice(m map[string][]string) []string {
+	s := make(map[string]string, len(m))
+	for k := range m {
+		s[k] = ""
+	}
+	return sortedKeys(s)
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
