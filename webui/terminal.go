@@ -68,6 +68,8 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 		return
 	}
 	defer t.Close()
+	// When the browser goes, end the shell; that also unblocks the Read below.
+	context.AfterFunc(ctx, func() { _ = t.Close() })
 	ui.log.Info("webui: terminal opened", "user", s.user.Username, "project", project, "name", name)
 
 	// Browser -> shell: bytes and resize messages. Ends when the socket does.
