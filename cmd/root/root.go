@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/cmd/compile"
 	"github.com/ws-dev/ws/cmd/runner"
+	"github.com/ws-dev/ws/cmd/validate"
 	"github.com/ws-dev/ws/internal/build"
 )
 
@@ -58,6 +60,8 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
+	cmd.AddCommand(compile.NewCmdCompile(f, nil))
+	cmd.AddCommand(validate.NewCmdValidate(f, nil))
 	cmd.AddCommand(runner.NewCmdRunner(f))
 
 	cmd.AddCommand(newCmdVersion(f))

@@ -97,14 +97,14 @@ func CompileFile(dir, path string, opts compiler.Options, options ...Option) (*R
 	if err != nil {
 		return nil, err
 	}
+	display := displayPath(dir, full)
 	fi, err := os.Stat(full)
 	if err != nil {
-		return nil, fmt.Errorf("read devfile: %w", unwrapPath(err))
+		return nil, fmt.Errorf("read devfile %s: %w", display, unwrapPath(err))
 	}
 	if fi.IsDir() {
-		return nil, fmt.Errorf("read devfile: %s is a directory", full)
+		return nil, fmt.Errorf("read devfile %s: is a directory", display)
 	}
-	display := displayPath(dir, full)
 	res := &Result{Devfile: display}
 	data, err := readLimited(full)
 	if err != nil {
