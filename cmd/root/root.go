@@ -8,9 +8,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ws-dev/ws/cmd/auth"
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/compile"
+	"github.com/ws-dev/ws/cmd/down"
+	"github.com/ws-dev/ws/cmd/list"
+	"github.com/ws-dev/ws/cmd/logs"
+	"github.com/ws-dev/ws/cmd/restart"
 	"github.com/ws-dev/ws/cmd/runner"
+	"github.com/ws-dev/ws/cmd/status"
+	"github.com/ws-dev/ws/cmd/up"
 	"github.com/ws-dev/ws/cmd/validate"
 	"github.com/ws-dev/ws/internal/build"
 )
@@ -60,6 +67,13 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
+	cmd.AddCommand(up.NewCmdUp(f, nil))
+	cmd.AddCommand(restart.NewCmdRestart(f, nil))
+	cmd.AddCommand(down.NewCmdDown(f, nil))
+	cmd.AddCommand(list.NewCmdList(f, nil))
+	cmd.AddCommand(status.NewCmdStatus(f, nil))
+	cmd.AddCommand(logs.NewCmdLogs(f, nil))
+	cmd.AddCommand(auth.NewCmdAuth(f, nil))
 	cmd.AddCommand(compile.NewCmdCompile(f, nil))
 	cmd.AddCommand(validate.NewCmdValidate(f, nil))
 	cmd.AddCommand(runner.NewCmdRunner(f))

@@ -1,0 +1,42 @@
+// Package restart implements 'ws restart': cancel the workspace's running
+// pipelines, confirm they stopped, recompile, commit when changed and
+// create a new pipeline.
+package restart
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/cmd/up"
+)
+
+// NewCmdRestart returns 'ws restart'. Its options are those of 'ws up'
+// with Recreate set: a retried job would run its old frozen config, so a
+// restart is always cancel + commit + new pipeline.
+func NewCmdRestart(f *cmdutil.Factory, runF func(*up.UpOptions) error) *cobra.Command {
+	opts := &up.UpOptions{IO: f.IO, Factory: f, Command: "restart", Recreate: true}
+	cmd := &cobra.Command{
+		GroupID: "workspace",
+		Use:     "restart NAME [DEVFILE]",
+		Short:   "Cancel a workspace and launch it again, recompiling the devfile",
+		Long: `Cancel the running pipelines of workspace NAME, wait until GitLab reports them
+stopped (cancel alone proves nothing), recompile the devfile, commit it to
+ws/NAME when it changed, and create a new pipeline.`,
+		Example: `  $ ws restart demo
+  $ ws restart demo devfile.yaml --no-wait`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if len(args) == 2 {
+				opts.Devfile = args[1]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return up.Run(c.Context(), opts)
+		},
+	}
+	up.AddLaunchFlags(cmd, opts)
+	_ = cmd.Flags().MarkHidden("name")
+	return cmd
+}

@@ -1,0 +1,276 @@
+// Package up implements 'ws up': compile the devfile, commit the job to
+// ws/<name>, create a pipeline and wait until the workspace runs. 'ws
+// restart' is the same flow with Recreate set.
+package up
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/compiler"
+	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/config"
+	"github.com/ws-dev/ws/internal/pipeline"
+	"github.com/ws-dev/ws/plan"
+)
+
+// UpOptions are the inputs of 'ws up' (and 'ws restart').
+type UpOptions struct {
+	IO          *cmdutil.IOStreams
+	Factory     *cmdutil.Factory
+	Command     string // "up" or "restart", for messages and usage errors
+	Devfile     string
+	Name        string
+	Ref         string
+	NoWait      bool
+	Recreate    bool
+	WaitTimeout time.Duration
+	Tags        []string
+	Timeout     string
+	IdleTimeout string
+	Vars        []string
+	cmdutil.GitLabFlags
+}
+
+// NewCmdUp returns 'ws up'.
+func NewCmdUp(f *cmdutil.Factory, runF func(*UpOptions) error) *cobra.Command {
+	opts := &UpOptions{IO: f.IO, Factory: f, Command: "up"}
+	cmd := &cobra.Command{
+		GroupID: "workspace",
+		Use:     "up [DEVFILE] [--name NAME] [--ref BRANCH]",
+		Short:   "Launch the workspace on your GitLab project's runners",
+		Long: `Compile the devfile, commit the generated job to branch ws/<name> (created from
+--ref, with [skip ci]; no commit when nothing changed), create a pipeline on
+that branch and wait until the workspace runs.
+
+Pressing it twice is safe: when the workspace already runs from the same
+config, ws says so and creates nothing. --recreate replaces a running
+workspace (the same as 'ws restart').`,
+		Example: `  $ ws up
+  $ ws up --ref main --name demo
+  $ ws up devfile.yaml --tag saas-linux-medium-amd64 --no-wait --output json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Devfile = args[0]
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(c.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Recreate, "recreate", false, "cancel the running workspace and launch it again")
+	AddLaunchFlags(cmd, opts)
+	return cmd
+}
+
+// AddLaunchFlags adds the flags 'ws up' and 'ws restart' share.
+func AddLaunchFlags(cmd *cobra.Command, opts *UpOptions) {
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Name, "name", "", "workspace name; the branch is ws/<name> (default: the devfile's metadata.name)")
+	fl.StringVar(&opts.Ref, "ref", "", "branch to start ws/<name> from (default: the current branch)")
+	fl.BoolVar(&opts.NoWait, "no-wait", false, "return once the pipeline is created")
+	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 15*time.Minute, "stop waiting for the workspace after this long")
+	fl.StringArrayVar(&opts.Tags, "tag", nil, "runner tag for the job (repeatable)")
+	fl.StringVar(&opts.Timeout, "timeout", "", `job timeout, e.g. "4h" (the hard cap of one run)`)
+	fl.StringVar(&opts.IdleTimeout, "idle-timeout", "", `stop after no activity for this long; "0" disables`)
+	fl.StringArrayVar(&opts.Vars, "var", nil, "devfile variable KEY=VALUE (repeatable)")
+	cmdutil.AddGitLabFlags(cmd, &opts.GitLabFlags)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func (o *UpOptions) validate() error {
+	if err := cmdutil.CheckFormat(o.Command, "output", o.Output); err != nil {
+		return err
+	}
+	if o.Name != "" && !nameRE.MatchString(o.Name) {
+		return cmdutil.FlagErrorf(o.Command, "invalid workspace name %q: use lowercase letters, digits and '-' (at most 63)", o.Name)
+	}
+	for _, v := range o.Vars {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return cmdutil.FlagErrorf(o.Command, "invalid --var %q: want KEY=VALUE", v)
+		}
+	}
+	if o.WaitTimeout <= 0 {
+		return cmdutil.FlagErrorf(o.Command, "invalid --wait-timeout %s: must be positive", o.WaitTimeout)
+	}
+	return nil
+}
+
+// Result is the JSON shape of 'ws up' and 'ws restart' (docs/launching.md).
+type Result struct {
+	Name      string           `json:"name"`
+	Project   string           `json:"project"`
+	Branch    string           `json:"branch"`
+	Ref       string           `json:"ref"`
+	Action    string           `json:"action"`
+	Committed bool             `json:"committed"`
+	Commit    string           `json:"commit"`
+	Canceled  []int64          `json:"canceledPipelines"`
+	Pipeline  *gitlab.Pipeline `json:"pipeline"`
+	Job       *gitlab.Job      `json:"job"`
+	State     string           `json:"state"`
+	// Agent is "connected", "waiting", or "unknown" (no gateway configured
+	// or the gateway cannot tell).
+	Agent    string   `json:"agent"`
+	Attach   Attach   `json:"attach"`
+	Warnings []string `json:"warnings"`
+}
+
+// Attach says how to reach the workspace.
+type Attach struct {
+	Shell string   `json:"shell"`
+	Open  []string `json:"open"`
+	URLs  []string `json:"urls"`
+}
+
+// Run is 'ws up' after flags were parsed; 'ws restart' calls it too.
+func Run(ctx context.Context, opts *UpOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	f := opts.Factory
+	dir, err := f.WorkDir()
+	if err != nil {
+		return err
+	}
+	settings, err := f.Config()
+	if err != nil {
+		return err
+	}
+	res, err := compile(opts, dir, settings)
+	if err != nil {
+		return err
+	}
+	name := opts.Name
+	if name == "" && res.Plan != nil {
+		name = res.Plan.Workspace
+	}
+	if name == "" {
+		return cmdutil.FlagErrorf(opts.Command, "no workspace name: pass --name (the devfile has no metadata.name)")
+	}
+
+	// Branch point: 'ws up --local' (another issue) runs res.YAML on this
+	// machine instead of launching it on GitLab.
+
+	project, err := cmdutil.ResolveProject(opts.Project, dir, settings)
+	if err != nil {
+		return err
+	}
+	ref := opts.Ref
+	if ref == "" {
+		ref = cmdutil.CurrentBranch(dir)
+	}
+	if ref == "" {
+		return cmdutil.FlagErrorf(opts.Command, "no --ref: the current directory is not on a branch; pass --ref BRANCH")
+	}
+	client, err := f.GitLab(opts.Debug)
+	if err != nil {
+		return err
+	}
+	p := newProgress(opts.IO, opts.Output == cmdutil.OutputJSON)
+	out := &Result{Name: name, Project: project, Branch: gitlab.Branch(name), Ref: ref, Agent: "unknown",
+		Canceled: []int64{}, Warnings: []string{}}
+	lr, err := client.Launch(ctx, gitlab.LaunchRequest{
+		Project: project, Name: name, Ref: ref, Config: res.YAML, Recreate: opts.Recreate,
+		PollInterval: f.PollInterval,
+		OnEvent:      func(e gitlab.Event) { p.line(e.Message) },
+	})
+	if err != nil {
+		var re *gitlab.RunningError
+		if errors.As(err, &re) {
+			return &cmdutil.HintError{Err: err, Hint: fmt.Sprintf("run 'ws restart %s' (or 'ws up --recreate') to replace it with the new config", name)}
+		}
+		return cmdutil.GitLabError(err)
+	}
+	out.Action, out.Committed, out.Commit, out.Pipeline = lr.Action, lr.Committed, lr.Commit, lr.Pipeline
+	out.Canceled = append(out.Canceled, lr.Canceled...)
+	out.Warnings = append(out.Warnings, lr.Warnings...)
+	switch lr.Action {
+	case gitlab.ActionAlreadyRunning:
+		p.line(fmt.Sprintf("%s: already running from the same config (pipeline %d, %s); nothing created", name, lr.Pipeline.ID, lr.Pipeline.Status))
+	default:
+		p.line(fmt.Sprintf("%s: pipeline %d created on %s", name, lr.Pipeline.ID, out.Branch))
+	}
+	p.line("  " + lr.Pipeline.WebURL)
+	out.State = "starting"
+	out.Attach = attach(name, res.Plan, lr.Pipeline)
+
+	if !opts.NoWait {
+		w := &waiter{opts: opts, client: client, project: project, name: name, settings: settings, p: p, out: out}
+		if err := w.wait(ctx); err != nil {
+			writeResult(opts, out)
+			return err
+		}
+	}
+	if out.Job != nil && out.Job.WebURL != "" {
+		out.Attach.URLs = append(out.Attach.URLs, out.Job.WebURL)
+	}
+	return writeResult(opts, out)
+}
+
+func writeResult(opts *UpOptions, out *Result) error {
+	if opts.Output == cmdutil.OutputJSON {
+		return cmdutil.WriteJSON(opts.IO.Out, out)
+	}
+	if out.State != "running" {
+		fmt.Fprintf(opts.IO.Out, "%s: %s; follow it with 'ws status %s'\n", out.Name, out.State, out.Name)
+		return nil
+	}
+	fmt.Fprintf(opts.IO.Out, "%s is running. Attach with:\n  %s\n", out.Name, out.Attach.Shell)
+	for _, o := range out.Attach.Open {
+		fmt.Fprintf(opts.IO.Out, "  %s\n", o)
+	}
+	for _, u := range out.Attach.URLs {
+		fmt.Fprintf(opts.IO.Out, "  %s\n", u)
+	}
+	return nil
+}
+
+func attach(name string, pl *plan.Plan, p *gitlab.Pipeline) Attach {
+	a := Attach{Shell: "ws shell " + name, Open: []string{}, URLs: []string{p.WebURL}}
+	if pl != nil {
+		for _, e := range pl.Endpoints {
+			if e.Exposure != "none" {
+				a.Open = append(a.Open, fmt.Sprintf("ws open %s %s", name, e.Name))
+			}
+		}
+	}
+	return a
+}
+
+func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, error) {
+	vars := map[string]string{}
+	for _, v := range opts.Vars {
+		k, val, _ := strings.Cut(v, "=")
+		vars[k] = val
+	}
+	copts := compiler.Options{Name: opts.Name, Tags: opts.Tags, Timeout: opts.Timeout, IdleTimeout: opts.IdleTimeout,
+		Vars: vars, Gateway: s.Gateway.Value}
+	if opts.Devfile != "" {
+		copts.SourceFile = filepath.ToSlash(opts.Devfile)
+	}
+	res, err := pipeline.CompileFile(dir, opts.Devfile, copts)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	if res.Diags.HasErrors() {
+		_ = res.Diags.WriteText(opts.IO.ErrOut)
+		return nil, cmdutil.ErrDevfileInvalid
+	}
+	_ = res.Diags.WriteText(opts.IO.ErrOut) // warnings
+	return res, nil
+}
