@@ -1,0 +1,150 @@
+package deploy
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ws-dev/ws/internal/testutil"
+)
+
+type goreleaserConfig struct {
+	Version int `yaml:"version"`
+	Builds  []struct {
+		Main         string   `yaml:"main"`
+		Binary       string   `yaml:"binary"`
+		Env          []string `yaml:"env"`
+		Goos         []string `yaml:"goos"`
+		Goarch       []string `yaml:"goarch"`
+		Flags        []string `yaml:"flags"`
+		Ldflags      []string `yaml:"ldflags"`
+		ModTimestamp string   `yaml:"mod_timestamp"`
+	} `yaml:"builds"`
+	Archives []map[string]any `yaml:"archives"`
+	Checksum struct {
+		NameTemplate string `yaml:"name_template"`
+	} `yaml:"checksum"`
+	Dockers []struct {
+		Dockerfile string `yaml:"dockerfile"`
+		Goos       string `yaml:"goos"`
+	} `yaml:"dockers"`
+}
+
+// TestGoreleaserConfig checks what the release promises: static, trimmed,
+// reproducible binaries for three systems on two architectures, stamped with
+// version, commit and commit date; checksums; the image from deploy/.
+func TestGoreleaserConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), ".goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goreleaserConfig
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Version != 2 {
+		t.Errorf("version = %d, want 2", c.Version)
+	}
+	if len(c.Builds) != 1 {
+		t.Fatalf("%d builds, want 1", len(c.Builds))
+	}
+	b := c.Builds[0]
+	if b.Main != "./cmd/ws" || b.Binary != "ws" {
+		t.Errorf("main/binary = %s/%s", b.Main, b.Binary)
+	}
+	if !slices.Contains(b.Env, "CGO_ENABLED=0") {
+		t.Errorf("env %v: binaries must be static (CGO_ENABLED=0)", b.Env)
+	}
+	if !slices.Contains(b.Flags, "-trimpath") {
+		t.Errorf("flags %v lack -trimpath", b.Flags)
+	}
+	if b.ModTimestamp != "{{ .CommitTimestamp }}" {
+		t.Errorf("mod_timestamp = %q, want the commit timestamp", b.ModTimestamp)
+	}
+	slices.Sort(b.Goos)
+	slices.Sort(b.Goarch)
+	if strings.Join(b.Goos, ",") != "darwin,linux,windows" || strings.Join(b.Goarch, ",") != "amd64,arm64" {
+		t.Errorf("targets %v × %v", b.Goos, b.Goarch)
+	}
+	ld := strings.Join(b.Ldflags, " ")
+	for _, want := range []string{
+		"internal/build.Version={{ .Version }}",
+		"internal/build.Commit={{ .ShortCommit }}",
+		"internal/build.Date={{ .CommitDate }}", // not .Date: the build time would break reproducibility
+	} {
+		if !strings.Contains(ld, "github.com/ws-dev/ws/"+want) {
+			t.Errorf("ldflags %q lack %s", ld, want)
+		}
+	}
+	if len(c.Archives) == 0 || c.Checksum.NameTemplate == "" {
+		t.Errorf("archives %v, checksum %q", c.Archives, c.Checksum.NameTemplate)
+	}
+	if len(c.Dockers) == 0 {
+		t.Error("no dockers section: the ws image is not built")
+	}
+	for _, d := range c.Dockers {
+		if d.Dockerfile != "deploy/Containerfile" || d.Goos != "linux" {
+			t.Errorf("docker image from %s for %s, want deploy/Containerfile for linux", d.Dockerfile, d.Goos)
+		}
+	}
+}
+
+// TestGoreleaserCheck runs 'goreleaser check' when goreleaser is installed
+// ($GORELEASER, PATH, or 'make tools-goreleaser'); 'make release-check' does too.
+func TestGoreleaserCheck(t *testing.T) {
+	g := findTool("GORELEASER", "goreleaser")
+	if g == "" {
+		t.Skip("skipping: goreleaser not found (run 'make release-check', which installs it from the Go module proxy)")
+	}
+	cmd := exec.Command(g, "check")
+	cmd.Dir = testutil.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("goreleaser check: %v\n%s", err, out)
+	}
+}
+
+// TestVersionStamped builds ws the way the release does (static, -trimpath,
+// -X ldflags) and checks that 'ws version' prints the stamped values and
+// that no path of this machine is left in the binary.
+func TestVersionStamped(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds ws (-short)")
+	}
+	bin := filepath.Join(t.TempDir(), "ws")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	const pkg = "github.com/ws-dev/ws/internal/build"
+	ldflags := "-X " + pkg + ".Version=1.2.3 -X " + pkg + ".Commit=abc1234 -X " + pkg + ".Date=2026-01-02T03:04:05Z"
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, "./cmd/ws")
+	build.Dir = testutil.RepoRoot()
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ws version: %v\n%s", err, out)
+	}
+	if got, want := string(out), "ws version 1.2.3 (abc1234 2026-01-02T03:04:05Z)\n"; got != want {
+		t.Errorf("ws version printed %q, want %q", got, want)
+	}
+	out, err = exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || string(out) != "ws version 1.2.3\n" {
+		t.Errorf("ws --version printed %q (%v)", out, err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := testutil.RepoRoot(); bytes.Contains(data, []byte(root)) {
+		t.Errorf("the binary contains the checkout path %s: -trimpath did not apply", root)
+	}
+}
