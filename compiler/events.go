@@ -21,23 +21,26 @@ func (c *compiler) events(p *plan.Plan) {
 	for i, id := range ev.PreStart {
 		c.preStart(fmt.Sprintf("events.preStart[%d]", i), id)
 	}
-	p.PostStart = append(p.PostStart, c.steps("events.postStart", ev.PostStart)...)
-	p.PreStop = c.steps("events.preStop", ev.PreStop)
-	p.PostStop = c.steps("events.postStop", ev.PostStop)
+	p.PostStart = append(p.PostStart, c.steps("events.postStart", ev.PostStart, false)...)
+	p.PreStop = c.steps("events.preStop", ev.PreStop, true)
+	p.PostStop = c.steps("events.postStop", ev.PostStop, true)
 }
 
 // steps turns event command ids into agent steps: an exec is one step, a
 // sequential composite its children's steps in order, a parallel composite
 // one step holding all its commands.
-func (c *compiler) steps(evPath string, ids []string) []plan.Step {
+//
+// Stop events may use apply commands (the devfile's rule for postStop): an
+// applied container's command runs in the main container.
+func (c *compiler) steps(evPath string, ids []string, stop bool) []plan.Step {
 	var out []plan.Step
 	for i, id := range ids {
-		out = append(out, c.stepsOf(fmt.Sprintf("%s[%d]", evPath, i), id, 0)...)
+		out = append(out, c.stepsOf(fmt.Sprintf("%s[%d]", evPath, i), id, 0, stop)...)
 	}
 	return out
 }
 
-func (c *compiler) stepsOf(at, id string, depth int) []plan.Step {
+func (c *compiler) stepsOf(at, id string, depth int, stop bool) []plan.Step {
 	cmd := c.cmds[id]
 	if cmd == nil || depth > 20 {
 		return nil // the library reports unknown ids and cycles
@@ -54,7 +57,7 @@ func (c *compiler) stepsOf(at, id string, depth int) []plan.Step {
 		if cmd.Composite.Parallel != nil && *cmd.Composite.Parallel {
 			var step plan.Step
 			for _, sub := range cmd.Composite.Commands {
-				for _, s := range c.stepsOf(at, sub, depth+1) {
+				for _, s := range c.stepsOf(at, sub, depth+1, stop) {
 					step.Commands = append(step.Commands, s.Commands...)
 				}
 			}
@@ -65,9 +68,25 @@ func (c *compiler) stepsOf(at, id string, depth int) []plan.Step {
 		}
 		var out []plan.Step
 		for _, sub := range cmd.Composite.Commands {
-			out = append(out, c.stepsOf(at, sub, depth+1)...)
+			out = append(out, c.stepsOf(at, sub, depth+1, stop)...)
 		}
 		return out
+	case cmd.Apply != nil && stop:
+		comp := c.comps[cmd.Apply.Component]
+		if comp == nil || comp.Container == nil {
+			c.errorf(cp+".apply", "apply-on-stop", "apply a container component that has a command",
+				"command %q applies %q, which ws cannot run when the workspace stops", id, cmd.Apply.Component)
+			return nil
+		}
+		line := shellJoin(append(append([]string{}, comp.Container.Command...), comp.Container.Args...))
+		if line == "" {
+			c.errorf(cp+".apply", "apply-container", "give the container a command", "applying container %q runs nothing: it has no command", comp.Name)
+			return nil
+		}
+		if comp != c.main {
+			c.warn(cp+".apply", "apply-in-main", "", "container %q's command runs in the main container when the workspace stops", comp.Name)
+		}
+		return []plan.Step{{Commands: []plan.Command{{ID: id, CommandLine: line}}}}
 	case cmd.Apply != nil:
 		c.errorf(cp+".apply", "apply-after-start", "apply commands can only run in preStart (as an earlier job)",
 			"command %q applies component %q after the workspace started, which ws cannot do", id, cmd.Apply.Component)

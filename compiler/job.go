@@ -69,10 +69,17 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 			"the main container's command runs in the background, started by the agent; the job's script keeps the container alive")
 	}
 
-	// Other containers are services.
+	// Other containers are services, except those only applied by
+	// commands (init-like containers), which run in jobs or steps.
+	applied := map[string]bool{}
+	for _, cmd := range c.df.Spec.Commands {
+		if cmd.Apply != nil {
+			applied[cmd.Apply.Component] = true
+		}
+	}
 	for i := range c.df.Spec.Components {
 		comp := &c.df.Spec.Components[i]
-		if comp.Container == nil || comp == main {
+		if comp.Container == nil || comp == main || applied[comp.Name] {
 			continue
 		}
 		job.Services = append(job.Services, c.service(comp))

@@ -61,6 +61,7 @@ func translate(ix *Index, err error, code string) diag.List {
 			}
 			continue
 		}
+		msg = strings.Join(strings.Fields(msg), " ")
 		path := locate(ix, msg)
 		d := diag.Diagnostic{Severity: diag.Error, Pos: ix.Pos(path), Path: path, Summary: msg, Code: code}
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil && strings.Contains(msg, "yaml") {
@@ -134,12 +135,12 @@ func locate(ix *Index, msg string) string {
 			return p
 		}
 	}
-	if m := commandRE.FindStringSubmatch(msg); m != nil {
+	for _, m := range commandRE.FindAllStringSubmatch(msg, -1) {
 		if p, ok := ix.Find("commands", "id", m[1]); ok {
 			return p
 		}
 	}
-	if m := componentRE.FindStringSubmatch(msg); m != nil {
+	for _, m := range componentRE.FindAllStringSubmatch(msg, -1) {
 		if p, ok := ix.Find("components", "name", m[1]); ok {
 			return p
 		}
