@@ -1,0 +1,435 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/plan"
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// Config is what the agent needs; cmd/agent fills it from the plan, flags
+// and the job's environment.
+type Config struct {
+	Plan *plan.Plan
+	// Token is the job's CI_JOB_TOKEN; it is sent only to the gateway.
+	Token string
+	// Gateway is the gateway base URL; empty runs without a tunnel.
+	Gateway string
+	// Out is the job log.
+	Out io.Writer
+	// LogFile also receives everything written to Out; empty for none.
+	LogFile string
+	// IdleTimeout ends the agent after this long with no shell and no
+	// port traffic; 0 disables it.
+	IdleTimeout time.Duration
+	// StopTimeout bounds the preStop commands (default 8s: runners send
+	// SIGKILL about 10s after SIGTERM).
+	StopTimeout time.Duration
+	// MinBackoff and MaxBackoff bound reconnect delays (defaults 250ms, 15s).
+	MinBackoff, MaxBackoff time.Duration
+	// Env is the environment for commands and shells (default os.Environ()).
+	Env []string
+	// Version is reported to the gateway.
+	Version string
+	// HTTPClient dials the gateway (default http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// Reason says why Run returned.
+type Reason string
+
+const (
+	ReasonStopped Reason = "stopped" // the context was cancelled (SIGTERM)
+	ReasonIdle    Reason = "idle"    // the idle timeout expired
+)
+
+// Agent is one running agent.
+type Agent struct {
+	cfg   Config
+	procs procs
+
+	logMu   sync.Mutex
+	logFile *os.File
+
+	active       atomic.Int64 // open shell/exec sessions
+	lastActivity atomic.Int64 // unix nanos
+
+	phaseMu  sync.Mutex
+	phase    string
+	phaseErr string
+	ctrlMu   sync.Mutex
+	ctrl     func(tunnel.Control) // sends on the current control stream
+
+	connected atomic.Bool
+}
+
+// New returns an agent for cfg.
+func New(cfg Config) *Agent {
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = 8 * time.Second
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = 250 * time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 15 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = http.DefaultClient
+	}
+	if cfg.Plan == nil {
+		cfg.Plan = &plan.Plan{Version: plan.Version}
+	}
+	a := &Agent{cfg: cfg, phase: "starting"}
+	a.touch()
+	return a
+}
+
+// Connected reports whether the agent currently holds a gateway connection.
+func (a *Agent) Connected() bool { return a.connected.Load() }
+
+// Run runs postStart, serves the tunnel, and returns when ctx is cancelled
+// (after running preStop) or when the idle timeout expires.
+func (a *Agent) Run(ctx context.Context) (Reason, error) {
+	if err := a.openLog(); err != nil {
+		return "", err
+	}
+	defer a.closeLog()
+	a.logf("workspace %q: agent starting", a.cfg.Plan.Workspace)
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	if a.cfg.Gateway != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.connectLoop(runCtx) }()
+	} else {
+		a.logf("no gateway configured: running start-up commands only; no terminal or ports")
+	}
+	go func() {
+		if err := a.RunSteps(ctx, "postStart", a.cfg.Plan.PostStart); err != nil {
+			if ctx.Err() == nil {
+				a.logf("%v; the workspace stays up so you can look (ws shell)", err)
+				a.setPhase("failed", err.Error())
+			}
+			return
+		}
+		a.logf("workspace %q is ready", a.cfg.Plan.Workspace)
+		a.setPhase("running", "")
+	}()
+
+	reason := a.wait(ctx)
+	switch reason {
+	case ReasonIdle:
+		a.logf("no shell and no port traffic for %s: stopping the workspace", a.cfg.IdleTimeout)
+	default:
+		a.logf("stop requested: running preStop")
+	}
+	a.setPhase("stopping", "")
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+	if err := a.RunSteps(stopCtx, "preStop", a.cfg.Plan.PreStop); err != nil {
+		a.logf("%v", err)
+	}
+	stopCancel()
+	a.terminate(2 * time.Second)
+	cancel()
+	wg.Wait()
+	a.logf("agent stopped (%s)", reason)
+	return reason, nil
+}
+
+// RunHook runs one stage of the plan (postStop from after_script) and returns.
+func (a *Agent) RunHook(ctx context.Context, hook string) error {
+	if err := a.openLog(); err != nil {
+		return err
+	}
+	defer a.closeLog()
+	var steps []plan.Step
+	switch hook {
+	case "postStart":
+		steps = a.cfg.Plan.PostStart
+	case "preStop":
+		steps = a.cfg.Plan.PreStop
+	case "postStop":
+		steps = a.cfg.Plan.PostStop
+	default:
+		return fmt.Errorf("unknown hook %q: want postStart, preStop or postStop", hook)
+	}
+	err := a.RunSteps(ctx, hook, steps)
+	a.terminate(2 * time.Second)
+	return err
+}
+
+func (a *Agent) wait(ctx context.Context) Reason {
+	if a.cfg.IdleTimeout <= 0 {
+		<-ctx.Done()
+		return ReasonStopped
+	}
+	tick := a.cfg.IdleTimeout / 20
+	tick = max(min(tick, 5*time.Second), 50*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ReasonStopped
+		case <-t.C:
+			if a.active.Load() > 0 {
+				a.touch()
+				continue
+			}
+			if time.Since(time.Unix(0, a.lastActivity.Load())) >= a.cfg.IdleTimeout {
+				return ReasonIdle
+			}
+		}
+	}
+}
+
+func (a *Agent) touch() { a.lastActivity.Store(time.Now().UnixNano()) }
+
+// terminate sends SIGTERM to every process group the agent started, then
+// SIGKILL to those still running after grace.
+func (a *Agent) terminate(grace time.Duration) {
+	if a.procs.signalAll(syscall.SIGTERM) == 0 {
+		return
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && a.procs.count() > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.procs.signalAll(syscall.SIGKILL)
+}
+
+func (a *Agent) setPhase(phase, errText string) {
+	a.phaseMu.Lock()
+	a.phase, a.phaseErr = phase, errText
+	a.phaseMu.Unlock()
+	a.sendControl(tunnel.Control{Type: tunnel.MsgStatus, Phase: phase, Error: errText})
+}
+
+func (a *Agent) currentPhase() (string, string) {
+	a.phaseMu.Lock()
+	defer a.phaseMu.Unlock()
+	return a.phase, a.phaseErr
+}
+
+func (a *Agent) sendControl(m tunnel.Control) {
+	a.ctrlMu.Lock()
+	defer a.ctrlMu.Unlock()
+	if a.ctrl != nil {
+		a.ctrl(m)
+	}
+}
+
+// connectLoop keeps a gateway connection, reconnecting with exponential
+// backoff and full jitter.
+func (a *Agent) connectLoop(ctx context.Context) {
+	attempt := 0
+	for ctx.Err() == nil {
+		start := time.Now()
+		quick, err := a.connectOnce(ctx)
+		a.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			attempt = 0
+		}
+		var d time.Duration
+		if quick {
+			attempt = 0
+			d = time.Duration(rand.Int64N(int64(a.cfg.MinBackoff) + 1))
+			a.logf("gateway asked to reconnect")
+		} else {
+			d = backoff(attempt, a.cfg.MinBackoff, a.cfg.MaxBackoff)
+			attempt++
+			a.logf("gateway connection: %v; retrying in %s", err, d.Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
+}
+
+// backoff is min·2^attempt capped at max, with full jitter in [d/2, d].
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := lo << min(attempt, 30)
+	if d <= 0 || d > hi {
+		d = hi
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// connectOnce dials the gateway and serves until the connection ends. quick
+// reports a reconnect requested by the gateway.
+func (a *Agent) connectOnce(ctx context.Context) (quick bool, err error) {
+	url := strings.TrimRight(a.cfg.Gateway, "/") + tunnel.AgentPath
+	h := http.Header{}
+	h.Set(tunnel.JobTokenHeader, a.cfg.Token)
+	ws, status, err := tunnel.Dial(ctx, url, h, a.cfg.HTTPClient)
+	if err != nil {
+		switch status {
+		case http.StatusUnauthorized:
+			return false, errors.New("gateway refused the job token (401): the job may have ended")
+		case http.StatusForbidden:
+			return false, errors.New("gateway refused this job (403): it must run on a ws/<name> branch")
+		case 0:
+			return false, fmt.Errorf("dial %s: %w", a.cfg.Gateway, err)
+		}
+		return false, fmt.Errorf("gateway answered %d", status)
+	}
+	connCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sess, err := tunnel.Client(connCtx, ws)
+	if err != nil {
+		ws.CloseNow()
+		return false, err
+	}
+	defer sess.Close()
+	ctrl, err := a.handshake(sess)
+	if err != nil {
+		return false, err
+	}
+	a.connected.Store(true)
+	a.logf("connected to gateway %s", a.cfg.Gateway)
+
+	var wmu sync.Mutex
+	a.ctrlMu.Lock()
+	a.ctrl = func(m tunnel.Control) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_ = ctrl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+		_ = tunnel.WriteLine(ctrl, m)
+	}
+	a.ctrlMu.Unlock()
+	defer func() {
+		a.ctrlMu.Lock()
+		a.ctrl = nil
+		a.ctrlMu.Unlock()
+	}()
+
+	var reconnect atomic.Bool
+	go func() {
+		lr := tunnel.NewLineReader(ctrl, tunnel.MaxHeaderBytes)
+		for {
+			var m tunnel.Control
+			if err := lr.Read(&m); err != nil {
+				sess.Close()
+				return
+			}
+			if m.Type == tunnel.MsgReconnect {
+				reconnect.Store(true)
+				sess.Close()
+				return
+			}
+		}
+	}()
+
+	srv := newServer(a, sess)
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			srv.close()
+			if reconnect.Load() {
+				return true, nil
+			}
+			if errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, io.EOF) {
+				err = errors.New("connection closed")
+			}
+			return false, err
+		}
+		go srv.handle(st)
+	}
+}
+
+func (a *Agent) handshake(sess *yamux.Session) (*yamux.Stream, error) {
+	st, err := sess.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	_ = st.SetDeadline(time.Now().Add(tunnel.HandshakeTimeout))
+	phase, _ := a.currentPhase()
+	hello := tunnel.Hello{Version: tunnel.Version, Workspace: a.cfg.Plan.Workspace, Agent: a.cfg.Version, Phase: phase}
+	for _, e := range a.cfg.Plan.Endpoints {
+		hello.Endpoints = append(hello.Endpoints, tunnel.Endpoint{Name: e.Name, Port: e.TargetPort, Protocol: e.Protocol, Exposure: e.Exposure, Path: e.Path})
+	}
+	if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
+		return nil, err
+	}
+	if err := tunnel.WriteLine(st, hello); err != nil {
+		return nil, err
+	}
+	var w tunnel.Welcome
+	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil {
+		return nil, fmt.Errorf("gateway handshake: %w", err)
+	}
+	if !w.OK {
+		return nil, fmt.Errorf("gateway refused the agent: %s", w.Error)
+	}
+	_ = st.SetDeadline(time.Time{})
+	return st, nil
+}
+
+func (a *Agent) env() []string {
+	env := append([]string(nil), a.cfg.Env...)
+	// The job token stays with the agent: shells and commands get no copy
+	// of it through us beyond what the job itself already exported.
+	return append(env, "WS_WORKSPACE="+a.cfg.Plan.Workspace)
+}
+
+func (a *Agent) openLog() error {
+	if a.cfg.LogFile == "" {
+		return nil
+	}
+	f, err := os.OpenFile(a.cfg.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open agent log: %w", err)
+	}
+	a.logMu.Lock()
+	a.logFile = f
+	a.logMu.Unlock()
+	return nil
+}
+
+func (a *Agent) closeLog() {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	if a.logFile != nil {
+		a.logFile.Close()
+		a.logFile = nil
+	}
+}
+
+func (a *Agent) writeLog(s string) {
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	io.WriteString(a.cfg.Out, s)
+	if a.logFile != nil {
+		a.logFile.WriteString(s)
+	}
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	a.writeLog("ws-agent: " + fmt.Sprintf(format, args...) + "\n")
+}

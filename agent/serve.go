@@ -1,0 +1,376 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// server serves the streams of one gateway connection.
+type server struct {
+	a    *Agent
+	sess *yamux.Session
+
+	mu      sync.Mutex
+	pending map[string]*pendingSession
+}
+
+type pendingSession struct {
+	data, stderr chan net.Conn
+}
+
+func newServer(a *Agent, sess *yamux.Session) *server {
+	return &server{a: a, sess: sess, pending: map[string]*pendingSession{}}
+}
+
+func (s *server) close() {}
+
+func reply(c net.Conn, err error) error {
+	_ = c.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+	defer c.SetWriteDeadline(time.Time{})
+	if err != nil {
+		return tunnel.WriteLine(c, tunnel.Reply{Error: err.Error()})
+	}
+	return tunnel.WriteLine(c, tunnel.Reply{OK: true})
+}
+
+func (s *server) handle(st *yamux.Stream) {
+	h, c, err := tunnel.ReadHeader(st)
+	if err != nil {
+		st.Close()
+		return
+	}
+	switch h.Kind {
+	case tunnel.KindPort:
+		s.port(h, c)
+	case tunnel.KindShell, tunnel.KindExec:
+		s.session(h, c)
+	case tunnel.KindData, tunnel.KindStderr:
+		s.attach(h, c)
+	default:
+		reply(c, fmt.Errorf("unknown stream kind %q", h.Kind))
+		c.Close()
+	}
+}
+
+func (s *server) port(h tunnel.Header, c net.Conn) {
+	if h.Port < 1 || h.Port > 65535 {
+		reply(c, fmt.Errorf("port %d is out of range", h.Port))
+		c.Close()
+		return
+	}
+	t, err := net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
+	if err != nil {
+		reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+		c.Close()
+		return
+	}
+	if reply(c, nil) != nil {
+		c.Close()
+		t.Close()
+		return
+	}
+	s.a.touch()
+	tunnel.Relay(&activityConn{Conn: c, a: s.a}, t)
+	s.a.touch()
+}
+
+// activityConn marks the agent active whenever port traffic flows.
+type activityConn struct {
+	net.Conn
+	a *Agent
+}
+
+func (c *activityConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.a.touch()
+	}
+	return n, err
+}
+
+func (c *activityConn) Write(b []byte) (int, error) {
+	c.a.touch()
+	return c.Conn.Write(b)
+}
+
+func (c *activityConn) CloseWrite() error { return tunnel.CloseWrite(c.Conn) }
+
+func (s *server) attach(h tunnel.Header, c net.Conn) {
+	s.mu.Lock()
+	p := s.pending[h.Session]
+	s.mu.Unlock()
+	if p == nil {
+		reply(c, errors.New("no such session"))
+		c.Close()
+		return
+	}
+	ch := p.data
+	if h.Kind == tunnel.KindStderr {
+		ch = p.stderr
+	}
+	if ch == nil {
+		reply(c, errors.New("session takes no stderr stream"))
+		c.Close()
+		return
+	}
+	select {
+	case ch <- c:
+		// The session's process starts once all its streams are here;
+		// a start failure is reported in the exit message.
+		reply(c, nil)
+	default:
+		reply(c, errors.New("stream already attached"))
+		c.Close()
+	}
+}
+
+// session runs a shell (PTY) or a command (pipes). ctl is its control
+// stream: resize and signal in, exit out.
+func (s *server) session(h tunnel.Header, ctl net.Conn) {
+	defer ctl.Close()
+	if h.Session == "" {
+		reply(ctl, errors.New("missing session id"))
+		return
+	}
+	p := &pendingSession{data: make(chan net.Conn, 1)}
+	if h.Kind == tunnel.KindExec {
+		p.stderr = make(chan net.Conn, 1)
+	}
+	s.mu.Lock()
+	if s.pending[h.Session] != nil {
+		s.mu.Unlock()
+		reply(ctl, errors.New("session id in use"))
+		return
+	}
+	s.pending[h.Session] = p
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, h.Session)
+		s.mu.Unlock()
+	}()
+	if reply(ctl, nil) != nil {
+		return
+	}
+	timeout := time.NewTimer(tunnel.HandshakeTimeout)
+	defer timeout.Stop()
+	var data, stderr net.Conn
+	for data == nil || (p.stderr != nil && stderr == nil) {
+		select {
+		case data = <-p.data:
+		case stderr = <-p.stderr:
+		case <-timeout.C:
+			for _, c := range []net.Conn{data, stderr} {
+				if c != nil {
+					c.Close()
+				}
+			}
+			return
+		}
+	}
+	s.a.active.Add(1)
+	defer func() { s.a.active.Add(-1); s.a.touch() }()
+
+	sess := &procSession{ctl: ctl, done: make(chan struct{}), loopDone: make(chan struct{})}
+	var code int
+	var err error
+	if h.Kind == tunnel.KindShell {
+		code, err = s.runPTY(h, sess, data)
+	} else {
+		code, err = s.runExec(h, sess, data, stderr)
+	}
+	m := tunnel.Control{Type: tunnel.MsgExit, Code: &code}
+	if err != nil {
+		code = 127
+		m.Error = err.Error()
+	}
+	_ = ctl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+	_ = tunnel.WriteLine(ctl, m)
+	tunnel.CloseWrite(ctl)
+	if sess.loopStarted {
+		// Let the client close its side, so the exit message is not lost
+		// to a reset.
+		select {
+		case <-sess.loopDone:
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// procSession is a running shell or command and its control stream.
+type procSession struct {
+	ctl         net.Conn
+	cmd         *exec.Cmd
+	done        chan struct{} // closed when the process was reaped
+	loopDone    chan struct{}
+	loopStarted bool
+}
+
+func (s *server) command(h tunnel.Header) *exec.Cmd {
+	argv := h.Command
+	if len(argv) == 0 {
+		argv = []string{loginShell(s.a.cfg.Env), "-l"}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = s.a.cfg.Plan.WorkingDir
+	cmd.Env = append(s.a.env(), h.Env...)
+	if h.Term != "" {
+		cmd.Env = append(cmd.Env, "TERM="+h.Term)
+	}
+	return cmd
+}
+
+func loginShell(env []string) string {
+	for _, sh := range []string{lookupEnv(env, "SHELL"), "/bin/bash", "/bin/sh"} {
+		if sh == "" {
+			continue
+		}
+		if _, err := os.Stat(sh); err == nil {
+			return sh
+		}
+	}
+	return "/bin/sh"
+}
+
+func lookupEnv(env []string, k string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if len(env[i]) > len(k) && env[i][:len(k)] == k && env[i][len(k)] == '=' {
+			return env[i][len(k)+1:]
+		}
+	}
+	return ""
+}
+
+func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, error) {
+	cmd := s.command(h)
+	ps.cmd = cmd
+	size := &pty.Winsize{Cols: uint16(clamp(h.Cols, 80)), Rows: uint16(clamp(h.Rows, 24))}
+	ptmx, err := pty.StartWithSize(cmd, size) // Setsid + controlling terminal
+	if err != nil {
+		data.Close()
+		return 127, fmt.Errorf("start %s: %w", cmd.Path, err)
+	}
+	defer ptmx.Close()
+	s.a.procs.add(cmd)
+	defer s.a.procs.remove(cmd)
+	go io.Copy(ptmx, data)
+	outDone := make(chan struct{})
+	go func() {
+		io.Copy(data, ptmx)
+		close(outDone)
+	}()
+	ps.loopStarted = true
+	go ps.controlLoop(func(cols, rows int) {
+		_ = pty.Setsize(ptmx, &pty.Winsize{Cols: uint16(clamp(cols, 80)), Rows: uint16(clamp(rows, 24))})
+	})
+	err = cmd.Wait()
+	close(ps.done)
+	// Output still in the PTY is drained unless a background child keeps
+	// the terminal open.
+	select {
+	case <-outDone:
+	case <-time.After(time.Second):
+	}
+	ptmx.Close()
+	tunnel.CloseWrite(data)
+	return exitCode(err), nil
+}
+
+func (s *server) runExec(h tunnel.Header, ps *procSession, data, stderr net.Conn) (int, error) {
+	cmd := s.command(h)
+	ps.cmd = cmd
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout = data
+	cmd.Stderr = stderr
+	cmd.WaitDelay = time.Second
+	stdin, err := cmd.StdinPipe()
+	if err == nil {
+		err = s.a.procs.start(cmd)
+	}
+	if err != nil {
+		data.Close()
+		stderr.Close()
+		return 127, fmt.Errorf("start %s: %w", cmd.Args[0], err)
+	}
+	defer s.a.procs.remove(cmd)
+	go func() {
+		io.Copy(stdin, data)
+		stdin.Close()
+	}()
+	ps.loopStarted = true
+	go ps.controlLoop(nil)
+	err = cmd.Wait()
+	close(ps.done)
+	tunnel.CloseWrite(data)
+	tunnel.CloseWrite(stderr)
+	return exitCode(err), nil
+}
+
+// controlLoop applies resize and signal messages until the control stream
+// ends; if the client goes away while the process runs, it is hung up.
+func (ps *procSession) controlLoop(resize func(cols, rows int)) {
+	defer close(ps.loopDone)
+	lr := tunnel.NewLineReader(ps.ctl, tunnel.MaxHeaderBytes)
+	for {
+		var m tunnel.Control
+		if err := lr.Read(&m); err != nil {
+			select {
+			case <-ps.done:
+			default:
+				signalGroup(ps.cmd, syscall.SIGHUP)
+				select {
+				case <-ps.done:
+				case <-time.After(3 * time.Second):
+					signalGroup(ps.cmd, syscall.SIGKILL)
+				}
+			}
+			return
+		}
+		switch m.Type {
+		case tunnel.MsgResize:
+			if resize != nil {
+				resize(m.Cols, m.Rows)
+			}
+		case tunnel.MsgSignal:
+			if sig, ok := signals[m.Signal]; ok {
+				signalGroup(ps.cmd, sig)
+			}
+		}
+	}
+}
+
+var signals = map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL, "QUIT": syscall.SIGQUIT}
+
+func clamp(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return min(v, 1000)
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,236 @@
+// Package gateway implements 'ws gateway serve'.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+	gw "github.com/ws-dev/ws/gateway"
+)
+
+// ServeOptions are the inputs of 'ws gateway serve'.
+type ServeOptions struct {
+	IO               *cmdutil.IOStreams
+	Getenv           func(string) string
+	ConfigFile       string
+	Listen           string
+	GitLabURL        string
+	PublicURL        string
+	TLSCert          string
+	TLSKey           string
+	EndpointDomain   string
+	PathURLs         bool
+	AllowMaintainers bool
+	AllowedOrigins   []string
+	// Ready, when set, receives the bound address (tests).
+	Ready func(net.Addr)
+	set   map[string]bool // flags given on the command line
+}
+
+// fileConfig is the YAML config file; keys match the flags.
+type fileConfig struct {
+	Listen           string   `yaml:"listen"`
+	GitLabURL        string   `yaml:"gitlab-url"`
+	PublicURL        string   `yaml:"public-url"`
+	TLSCert          string   `yaml:"tls-cert"`
+	TLSKey           string   `yaml:"tls-key"`
+	EndpointDomain   string   `yaml:"endpoint-domain"`
+	PathURLs         *bool    `yaml:"path-urls"`
+	AllowMaintainers *bool    `yaml:"allow-maintainers"`
+	AllowedOrigins   []string `yaml:"allowed-origins"`
+}
+
+// NewCmdGateway returns 'ws gateway' with its 'serve' subcommand.
+func NewCmdGateway(f *cmdutil.Factory, runF func(*ServeOptions) error) *cobra.Command {
+	cmd := &cobra.Command{
+		GroupID: "admin",
+		Use:     "gateway <command>",
+		Short:   "Run the ws gateway that agents dial out to",
+		Args:    cobra.NoArgs,
+		RunE:    func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	cmd.AddCommand(newCmdServe(f, runF))
+	return cmd
+}
+
+func newCmdServe(f *cmdutil.Factory, runF func(*ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{IO: f.IO, Getenv: f.Getenv}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve agents, terminals and endpoint URLs",
+		Long: `Serve the ws gateway. Each setting comes from its flag, else the environment
+variable WS_GATEWAY_<FLAG> (for example WS_GATEWAY_PUBLIC_URL), else the YAML
+config file (--config or WS_GATEWAY_CONFIG; keys are the flag names).
+See docs/gateway.md.`,
+		Example: `  $ ws gateway serve --listen :8443 --gitlab-url https://gitlab.example.com \
+      --public-url https://ws.example.com --tls-cert cert.pem --tls-key key.pem`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts.set = map[string]bool{}
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins"} {
+				opts.set[name] = c.Flags().Changed(name)
+			}
+			if err := opts.resolve(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return serveRun(c.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.ConfigFile, "config", "", "YAML config `file`")
+	fl.StringVar(&opts.Listen, "listen", ":8080", "address to listen on")
+	fl.StringVar(&opts.GitLabURL, "gitlab-url", "", "GitLab instance that issues the tokens")
+	fl.StringVar(&opts.PublicURL, "public-url", "", "the gateway's external URL, e.g. https://ws.example.com")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate `file` (PEM); without it, plain HTTP behind a TLS proxy")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "TLS key `file` (PEM)")
+	fl.StringVar(&opts.EndpointDomain, "endpoint-domain", "", "wildcard domain of endpoint URLs (default: the public URL's host)")
+	fl.BoolVar(&opts.PathURLs, "path-urls", false, "advertise path-based endpoint URLs (no wildcard DNS)")
+	fl.BoolVar(&opts.AllowMaintainers, "allow-maintainers", false, "let project maintainers attach to others' workspaces")
+	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "extra Origin host patterns for the browser terminal")
+	return cmd
+}
+
+func (o *ServeOptions) resolve() error {
+	var fc fileConfig
+	path := o.ConfigFile
+	if path == "" {
+		path = o.Getenv("WS_GATEWAY_CONFIG")
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read gateway config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins"}
+		}
+	}
+	str := func(flag string, dst *string, file string) {
+		if o.set[flag] {
+			return
+		}
+		env := "WS_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+		if v := o.Getenv(env); v != "" {
+			*dst = v
+		} else if file != "" {
+			*dst = file
+		}
+	}
+	boolean := func(flag string, dst *bool, file *bool) error {
+		if o.set[flag] {
+			return nil
+		}
+		env := "WS_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+		if v := o.Getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return cmdutil.FlagErrorf("gateway serve", "%s=%q: want true or false", env, v)
+			}
+			*dst = b
+		} else if file != nil {
+			*dst = *file
+		}
+		return nil
+	}
+	str("listen", &o.Listen, fc.Listen)
+	str("gitlab-url", &o.GitLabURL, fc.GitLabURL)
+	str("public-url", &o.PublicURL, fc.PublicURL)
+	str("tls-cert", &o.TLSCert, fc.TLSCert)
+	str("tls-key", &o.TLSKey, fc.TLSKey)
+	str("endpoint-domain", &o.EndpointDomain, fc.EndpointDomain)
+	if err := boolean("path-urls", &o.PathURLs, fc.PathURLs); err != nil {
+		return err
+	}
+	if err := boolean("allow-maintainers", &o.AllowMaintainers, fc.AllowMaintainers); err != nil {
+		return err
+	}
+	if !o.set["allowed-origins"] {
+		if v := o.Getenv("WS_GATEWAY_ALLOWED_ORIGINS"); v != "" {
+			o.AllowedOrigins = strings.Split(v, ",")
+		} else if fc.AllowedOrigins != nil {
+			o.AllowedOrigins = fc.AllowedOrigins
+		}
+	}
+	if o.GitLabURL == "" {
+		return cmdutil.FlagErrorf("gateway serve", "missing --gitlab-url (or WS_GATEWAY_GITLAB_URL, or gitlab-url in the config file)")
+	}
+	if o.PublicURL == "" {
+		return cmdutil.FlagErrorf("gateway serve", "missing --public-url (or WS_GATEWAY_PUBLIC_URL, or public-url in the config file)")
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return cmdutil.FlagErrorf("gateway serve", "--tls-cert and --tls-key go together")
+	}
+	return nil
+}
+
+func serveRun(ctx context.Context, o *ServeOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	logger := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
+	s, err := gw.New(gw.Config{
+		GitLabURL: o.GitLabURL, PublicURL: o.PublicURL, EndpointDomain: o.EndpointDomain,
+		PathURLs: o.PathURLs, AllowMaintainers: o.AllowMaintainers, AllowedOrigins: o.AllowedOrigins, Logger: logger,
+	})
+	if err != nil {
+		return cmdutil.FlagErrorf("gateway serve", "%v", err)
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "public_url", o.PublicURL, "gitlab", o.GitLabURL, "tls", o.TLSCert != "")
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		if o.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, o.TLSCert, o.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("gateway shutting down; agents will reconnect")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	s.Shutdown(sctx)
+	return nil
+}
+
+var errEOF = io.EOF

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// Client talks to a gateway on behalf of a user (ws shell, port-forward,
+// open, and ws up's "agent connected" check).
+type Client struct {
+	BaseURL string // https://ws.example.com
+	Token   string // the user's GitLab token
+	HTTP    *http.Client
+}
+
+// StatusError is a refused request; Status is the HTTP status.
+type StatusError struct {
+	Status  int
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return "the gateway rejected your GitLab token"
+	case http.StatusForbidden:
+		return "you may not use this workspace: only the user who launched it can"
+	case http.StatusNotFound:
+		return "no agent is connected for this workspace"
+	case http.StatusTooManyRequests:
+		return "too many failed sign-ins from this address; wait a minute"
+	}
+	if e.Message != "" {
+		return fmt.Sprintf("gateway: %s (%d)", e.Message, e.Status)
+	}
+	return fmt.Sprintf("gateway answered %d", e.Status)
+}
+
+func (c *Client) path(project, name, suffix string) string {
+	if project == "" {
+		project = "-"
+	}
+	return fmt.Sprintf("%s/api/v1/workspaces/%s/%s%s", strings.TrimRight(c.BaseURL, "/"), url.PathEscape(project), url.PathEscape(name), suffix)
+}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return http.DefaultClient
+}
+
+// Status returns the workspace's status; project may be an id, a path or
+// empty (the caller's only workspace of that name).
+func (c *Client) Status(ctx context.Context, project, name string) (*WorkspaceStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.path(project, name, ""), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		_ = json.Unmarshal(body, &ae)
+		return nil, &StatusError{Status: resp.StatusCode, Message: ae.Message}
+	}
+	var st WorkspaceStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return nil, fmt.Errorf("gateway status: %w", err)
+	}
+	return &st, nil
+}
+
+// Session is a CLI tunnel to one workspace.
+type Session struct {
+	y *yamux.Session
+}
+
+// Connect opens a tunnel to the workspace.
+func (c *Client) Connect(ctx context.Context, project, name string) (*Session, error) {
+	u := c.path(project, name, "/tunnel")
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.Token)
+	ws, status, err := tunnel.Dial(ctx, u, h, c.HTTP)
+	if err != nil {
+		if status != 0 {
+			return nil, &StatusError{Status: status}
+		}
+		return nil, fmt.Errorf("reach gateway: %w", err)
+	}
+	y, err := tunnel.Client(context.Background(), ws)
+	if err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	return &Session{y: y}, nil
+}
+
+// Close ends the tunnel.
+func (s *Session) Close() error { return s.y.Close() }
+
+// Done is closed when the tunnel ends.
+func (s *Session) Done() <-chan struct{} { return s.y.CloseChan() }
+
+// DialPort opens a TCP stream to port on the workspace's localhost.
+func (s *Session) DialPort(ctx context.Context, port int) (net.Conn, error) {
+	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindPort, Port: port})
+}
+
+// ExecOptions describes a shell or command session.
+type ExecOptions struct {
+	Command    []string // empty: the login shell
+	TTY        bool
+	Term       string
+	Cols, Rows int
+	Env        []string
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer // unused with TTY
+	// Resize delivers terminal size changes (cols, rows).
+	Resize <-chan [2]int
+}
+
+// ErrLost means the tunnel ended before the remote command did.
+var ErrLost = errors.New("connection to the workspace was lost")
+
+// Exec runs a shell or command and returns its exit code.
+func (s *Session) Exec(ctx context.Context, o ExecOptions) (int, error) {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	sid := hex.EncodeToString(b)
+	kind := tunnel.KindExec
+	if o.TTY {
+		kind = tunnel.KindShell
+	}
+	ctl, err := tunnel.Open(ctx, s.y, tunnel.Header{Kind: kind, Session: sid, Command: o.Command, Env: o.Env, Term: o.Term, Cols: o.Cols, Rows: o.Rows})
+	if err != nil {
+		return 0, err
+	}
+	defer ctl.Close()
+	data, err := tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindData, Session: sid})
+	if err != nil {
+		return 0, err
+	}
+	defer data.Close()
+	var stderr net.Conn
+	if !o.TTY {
+		if stderr, err = tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindStderr, Session: sid}); err != nil {
+			return 0, err
+		}
+		defer stderr.Close()
+	}
+	var wg sync.WaitGroup
+	copyOut := func(w io.Writer, r io.Reader) {
+		defer wg.Done()
+		if w == nil {
+			w = io.Discard
+		}
+		io.Copy(w, r)
+	}
+	wg.Add(1)
+	go copyOut(o.Stdout, data)
+	if stderr != nil {
+		wg.Add(1)
+		go copyOut(o.Stderr, stderr)
+	}
+	if o.Stdin != nil {
+		go func() {
+			io.Copy(data, o.Stdin)
+			if !o.TTY {
+				tunnel.CloseWrite(data)
+			}
+		}()
+	} else if !o.TTY {
+		tunnel.CloseWrite(data)
+	}
+	var wmu sync.Mutex
+	go func() {
+		for {
+			select {
+			case sz, ok := <-o.Resize:
+				if !ok {
+					return
+				}
+				wmu.Lock()
+				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgResize, Cols: sz[0], Rows: sz[1]})
+				wmu.Unlock()
+			case <-ctx.Done():
+				wmu.Lock()
+				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgSignal, Signal: "HUP"})
+				wmu.Unlock()
+				return
+			case <-s.y.CloseChan():
+				return
+			}
+		}
+	}()
+	lr := tunnel.NewLineReader(ctl, tunnel.MaxHeaderBytes)
+	for {
+		var m tunnel.Control
+		if err := lr.Read(&m); err != nil {
+			return 0, ErrLost
+		}
+		if m.Type != tunnel.MsgExit || m.Code == nil {
+			continue
+		}
+		wg.Wait()
+		if m.Error != "" {
+			return *m.Code, errors.New(m.Error)
+		}
+		return *m.Code, nil
+	}
+}

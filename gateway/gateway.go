@@ -1,0 +1,768 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/hashicorp/yamux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// Config configures a gateway.
+type Config struct {
+	// GitLabURL is the GitLab instance that issues job and user tokens.
+	GitLabURL string
+	// PublicURL is the gateway's own external URL (https://ws.example.com).
+	PublicURL string
+	// EndpointDomain is the wildcard DNS domain of host-based endpoint
+	// URLs (<port>-<name>--<project-id>.<domain>); default: PublicURL's host.
+	EndpointDomain string
+	// PathURLs makes the status API advertise path-based endpoint URLs
+	// (for set-ups without wildcard DNS). Both forms are always served.
+	PathURLs bool
+	// AllowMaintainers lets project maintainers and owners attach to
+	// workspaces launched by others.
+	AllowMaintainers bool
+	// AllowedOrigins are extra Origin host patterns for the browser
+	// terminal WebSocket (the gateway's own host is always allowed).
+	AllowedOrigins []string
+	// HTTPClient calls GitLab (default: 10s timeout client).
+	HTTPClient *http.Client
+	// Logger receives request and connection logs; tokens never reach it.
+	Logger *slog.Logger
+	// UserCacheTTL is how long a verified user token is trusted (default 60s).
+	UserCacheTTL time.Duration
+	// SessionTTL is the browser session lifetime (default 12h).
+	SessionTTL time.Duration
+	// AuthFailLimit failures per AuthFailWindow from one address are
+	// answered 429 (defaults 20 per minute).
+	AuthFailLimit  int
+	AuthFailWindow time.Duration
+}
+
+// Server is a gateway.
+type Server struct {
+	cfg      Config
+	public   *url.URL
+	log      *slog.Logger
+	reg      *registry
+	auth     *auth
+	m        *metrics
+	mux      *http.ServeMux
+	proxy    *proxy
+	draining atomic.Bool
+
+	mu      sync.Mutex
+	clients map[*yamux.Session]struct{}
+}
+
+// New returns a gateway for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.GitLabURL == "" {
+		return nil, errors.New("gateway: GitLab URL is required")
+	}
+	if cfg.PublicURL == "" {
+		return nil, errors.New("gateway: public URL is required")
+	}
+	pu, err := url.Parse(strings.TrimRight(cfg.PublicURL, "/"))
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("gateway: public URL %q must look like https://ws.example.com", cfg.PublicURL)
+	}
+	if cfg.EndpointDomain == "" {
+		cfg.EndpointDomain = pu.Hostname()
+	}
+	cfg.EndpointDomain = strings.ToLower(strings.TrimPrefix(cfg.EndpointDomain, "*."))
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.UserCacheTTL == 0 {
+		cfg.UserCacheTTL = time.Minute
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.AuthFailLimit == 0 {
+		cfg.AuthFailLimit = 20
+	}
+	if cfg.AuthFailWindow == 0 {
+		cfg.AuthFailWindow = time.Minute
+	}
+	s := &Server{cfg: cfg, public: pu, log: cfg.Logger, reg: newRegistry(), m: newMetrics(), clients: map[*yamux.Session]struct{}{}}
+	s.auth = newAuth(s)
+	s.proxy = newProxy(s)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+tunnel.AgentPath, s.handleAgent)
+	mux.HandleFunc("GET /login", s.handleLoginPage)
+	mux.HandleFunc("POST /api/v1/session", s.handleSessionCreate)
+	mux.HandleFunc("DELETE /api/v1/session", s.handleSessionDelete)
+	mux.HandleFunc("GET /api/v1/workspaces", s.handleList)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.handleStatus)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.handleTunnel)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.handleTerminal)
+	mux.HandleFunc("/w/{project}/{name}/{port}/{rest...}", s.handlePathProxy)
+	mux.HandleFunc("/w/{project}/{name}/{port}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.EscapedPath()+"/", http.StatusMovedPermanently)
+	})
+	s.mux = mux
+	return s, nil
+}
+
+// Handler returns the gateway's HTTP handler.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if port, name, pid, ok := s.parseEndpointHost(r.Host); ok {
+		s.handleHostProxy(w, r, port, name, pid)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// Shutdown stops accepting agents, tells connected agents to reconnect
+// (to a restarted or another gateway) and closes every tunnel.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.draining.Store(true)
+	var wg sync.WaitGroup
+	for _, ac := range s.reg.all() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ac.send(tunnel.Control{Type: tunnel.MsgReconnect})
+			select {
+			case <-ac.sess.CloseChan():
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			ac.sess.Close()
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	for c := range s.clients {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.proxy.tr.CloseIdleConnections()
+}
+
+// Agents returns the number of connected agents.
+func (s *Server) Agents() int { return len(s.reg.all()) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message,omitempty"`
+}
+
+func httpError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: msg})
+}
+
+// ---- agents ----
+
+func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
+	ip := clientIP(r)
+	if s.draining.Load() {
+		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
+		return
+	}
+	if s.auth.limited(ip) {
+		s.m.authFailures.WithLabelValues("agent", "rate_limited").Inc()
+		w.Header().Set("Retry-After", "60")
+		httpError(w, http.StatusTooManyRequests, "")
+		return
+	}
+	if v := r.Header.Get(tunnel.VersionHeader); v != strconv.Itoa(tunnel.Version) {
+		httpError(w, http.StatusBadRequest, fmt.Sprintf("tunnel version %q not supported (want %d); use matching ws releases", v, tunnel.Version))
+		return
+	}
+	tok := r.Header.Get(tunnel.JobTokenHeader)
+	if tok == "" {
+		s.auth.fail(ip)
+		s.m.authFailures.WithLabelValues("agent", "unauthorized").Inc()
+		httpError(w, http.StatusUnauthorized, "")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	job, err := gitlab.VerifyJobToken(ctx, s.cfg.GitLabURL, s.cfg.HTTPClient, tok)
+	cancel()
+	if err != nil {
+		if errors.Is(err, gitlab.ErrTokenInvalid) {
+			s.auth.fail(ip)
+			s.m.authFailures.WithLabelValues("agent", "unauthorized").Inc()
+			httpError(w, http.StatusUnauthorized, "")
+			return
+		}
+		s.log.Warn("agent: cannot verify job token", "remote", ip, "err", err)
+		httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the job")
+		return
+	}
+	name, ok := strings.CutPrefix(job.Ref, "ws/")
+	if !ok || name == "" || job.Status != "running" {
+		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
+		s.log.Info("agent refused: job is not a running workspace job", "job", job.JobID, "project", job.ProjectID, "ref", job.Ref, "status", job.Status)
+		httpError(w, http.StatusForbidden, "")
+		return
+	}
+	ws, err := tunnel.Accept(w, r)
+	if err != nil {
+		return
+	}
+	connCtx, cancelConn := context.WithCancel(context.Background())
+	defer cancelConn()
+	sess, err := tunnel.Server(connCtx, ws)
+	if err != nil {
+		ws.CloseNow()
+		return
+	}
+	defer sess.Close()
+	ac := &agentConn{
+		id: s.reg.nextID.Add(1), jobID: job.JobID, pipelineID: job.PipelineID, projectID: job.ProjectID,
+		projectPath: job.ProjectPath, name: name, userID: job.UserID, username: job.Username,
+		connectedAt: time.Now().UTC(), sess: sess,
+	}
+	hello, ctrl, lr, err := s.agentHandshake(sess)
+	if err != nil {
+		s.log.Info("agent handshake failed", "job", job.JobID, "err", err)
+		return
+	}
+	ac.ctrl = ctrl
+	ac.version = hello.Agent
+	ac.endpoints = hello.Endpoints
+	ac.setPhase(hello.Phase, "")
+	if hello.Workspace != name {
+		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: fmt.Sprintf("this job runs on ref %s, not ws/%s", job.Ref, hello.Workspace)})
+		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
+		return
+	}
+	old, ok := s.reg.add(ac)
+	if !ok {
+		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: "a newer job holds this workspace"})
+		return
+	}
+	if old != nil {
+		s.log.Info("agent replaced", "workspace", ac.key(), "old_job", old.jobID, "job", ac.jobID)
+		old.sess.Close()
+	}
+	s.m.agents.Inc()
+	s.m.agentConns.Inc()
+	defer func() {
+		s.reg.remove(ac)
+		s.m.agents.Dec()
+		s.log.Info("agent disconnected", "workspace", ac.key(), "job", ac.jobID)
+	}()
+	if err := ac.sendWelcome(tunnel.Welcome{OK: true, Workspace: ac.key(), URL: s.statusURL(ac)}); err != nil {
+		return
+	}
+	s.log.Info("agent connected", "workspace", ac.key(), "project", ac.projectPath, "job", ac.jobID, "user", ac.username)
+	// The control stream carries status updates until the agent goes.
+	for {
+		var m tunnel.Control
+		if err := lr.Read(&m); err != nil {
+			return
+		}
+		if m.Type == tunnel.MsgStatus {
+			ac.setPhase(m.Phase, m.Error)
+		}
+	}
+}
+
+func (ac *agentConn) sendWelcome(w tunnel.Welcome) error {
+	ac.wmu.Lock()
+	defer ac.wmu.Unlock()
+	_ = ac.ctrl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+	return tunnel.WriteLine(ac.ctrl, w)
+}
+
+func (s *Server) agentHandshake(sess *yamux.Session) (*tunnel.Hello, net.Conn, *tunnel.LineReader, error) {
+	type result struct {
+		st  *yamux.Stream
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { st, err := sess.AcceptStream(); ch <- result{st, err} }()
+	var st *yamux.Stream
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, nil, nil, r.err
+		}
+		st = r.st
+	case <-time.After(tunnel.HandshakeTimeout):
+		return nil, nil, nil, errors.New("no control stream")
+	}
+	_ = st.SetReadDeadline(time.Now().Add(tunnel.HandshakeTimeout))
+	lr := tunnel.NewLineReader(st, tunnel.MaxHelloBytes)
+	var h tunnel.Header
+	if err := lr.Read(&h); err != nil {
+		return nil, nil, nil, err
+	}
+	if h.Kind != tunnel.KindControl {
+		return nil, nil, nil, fmt.Errorf("first stream is %q, not control", h.Kind)
+	}
+	var hello tunnel.Hello
+	if err := lr.Read(&hello); err != nil {
+		return nil, nil, nil, err
+	}
+	if hello.Version != tunnel.Version {
+		_ = tunnel.WriteLine(st, tunnel.Welcome{Error: fmt.Sprintf("tunnel version %d not supported", hello.Version)})
+		return nil, nil, nil, fmt.Errorf("agent speaks tunnel version %d", hello.Version)
+	}
+	if len(hello.Endpoints) > 256 {
+		hello.Endpoints = hello.Endpoints[:256]
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	return &hello, st, lr, nil
+}
+
+// ---- users ----
+
+// userFor authenticates r and writes 401/429 on failure.
+func (s *Server) userFor(w http.ResponseWriter, r *http.Request) *user {
+	ip := clientIP(r)
+	if s.auth.limited(ip) {
+		s.m.authFailures.WithLabelValues("user", "rate_limited").Inc()
+		w.Header().Set("Retry-After", "60")
+		httpError(w, http.StatusTooManyRequests, "")
+		return nil
+	}
+	u, err := s.auth.authenticate(r.Context(), r)
+	if err == nil {
+		return u
+	}
+	if errors.Is(err, errNoCredentials) || errors.Is(err, errBadToken) {
+		if errors.Is(err, errBadToken) {
+			s.auth.fail(ip)
+		}
+		s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ws"`)
+		httpError(w, http.StatusUnauthorized, "")
+		return nil
+	}
+	s.log.Warn("user: cannot verify token", "remote", ip, "err", err)
+	httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the token")
+	return nil
+}
+
+// workspaceFor finds the workspace of the request path and checks that u
+// may use it; it writes 404/403/409 otherwise.
+func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, project, name string) *agentConn {
+	ac, ambiguous := s.reg.find(project, name, u.ID)
+	if ambiguous {
+		httpError(w, http.StatusConflict, "several workspaces have this name; name the project")
+		return nil
+	}
+	if ac == nil {
+		httpError(w, http.StatusNotFound, "no agent is connected for this workspace")
+		return nil
+	}
+	if !s.auth.mayAttach(r.Context(), u, ac) {
+		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
+		httpError(w, http.StatusForbidden, "")
+		return nil
+	}
+	return ac
+}
+
+// WorkspaceStatus is the JSON of GET /api/v1/workspaces/{project}/{name}.
+type WorkspaceStatus struct {
+	ID          string           `json:"id"` // <project-id>/<name>
+	ProjectID   int64            `json:"project_id"`
+	Project     string           `json:"project"`
+	Name        string           `json:"name"`
+	User        string           `json:"user"`
+	Connected   bool             `json:"connected"`
+	ConnectedAt time.Time        `json:"connected_at"`
+	JobID       int64            `json:"job_id"`
+	PipelineID  int64            `json:"pipeline_id"`
+	Phase       string           `json:"phase,omitempty"`
+	Error       string           `json:"error,omitempty"`
+	Agent       string           `json:"agent_version,omitempty"`
+	TerminalURL string           `json:"terminal_url"`
+	Endpoints   []EndpointStatus `json:"endpoints"`
+}
+
+// EndpointStatus is one endpoint in a WorkspaceStatus.
+type EndpointStatus struct {
+	Name     string `json:"name"`
+	Port     int    `json:"port"`
+	Protocol string `json:"protocol,omitempty"`
+	Exposure string `json:"exposure,omitempty"`
+	URL      string `json:"url"`      // the advertised form
+	HostURL  string `json:"host_url"` // https://<port>-<name>--<project-id>.<domain>/
+	PathURL  string `json:"path_url"` // https://<gateway>/w/<project-id>/<name>/<port>/
+}
+
+func (s *Server) status(ac *agentConn) WorkspaceStatus {
+	phase, perr := ac.getPhase()
+	st := WorkspaceStatus{
+		ID: ac.key(), ProjectID: ac.projectID, Project: ac.projectPath, Name: ac.name, User: ac.username,
+		Connected: true, ConnectedAt: ac.connectedAt, JobID: ac.jobID, PipelineID: ac.pipelineID,
+		Phase: phase, Error: perr, Agent: ac.version, Endpoints: []EndpointStatus{},
+	}
+	wsURL := *s.public
+	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[s.public.Scheme]
+	st.TerminalURL = wsURL.String() + "/api/v1/workspaces/" + ac.key() + "/terminal"
+	for _, e := range ac.endpoints {
+		hu, pu := s.hostURL(ac, e.Port, e.Path), s.pathURL(ac, e.Port, e.Path)
+		es := EndpointStatus{Name: e.Name, Port: e.Port, Protocol: e.Protocol, Exposure: e.Exposure, HostURL: hu, PathURL: pu, URL: hu}
+		if s.cfg.PathURLs || !hostLabelOK(ac.name) {
+			es.URL = pu
+		}
+		st.Endpoints = append(st.Endpoints, es)
+	}
+	return st
+}
+
+func (s *Server) statusURL(ac *agentConn) string {
+	return s.public.String() + "/api/v1/workspaces/" + ac.key()
+}
+
+func (s *Server) hostURL(ac *agentConn, port int, path string) string {
+	host := fmt.Sprintf("%d-%s--%d.%s", port, strings.ToLower(ac.name), ac.projectID, s.cfg.EndpointDomain)
+	if p := s.public.Port(); p != "" {
+		host += ":" + p
+	}
+	return s.public.Scheme + "://" + host + "/" + strings.TrimPrefix(path, "/")
+}
+
+func (s *Server) pathURL(ac *agentConn, port int, path string) string {
+	return fmt.Sprintf("%s/w/%d/%s/%d/%s", s.public.String(), ac.projectID, url.PathEscape(ac.name), port, strings.TrimPrefix(path, "/"))
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	out := []WorkspaceStatus{}
+	for _, ac := range s.reg.all() {
+		if ac.userID == u.ID {
+			out = append(out, s.status(ac))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	writeJSON(w, http.StatusOK, struct {
+		User       string            `json:"user"`
+		Workspaces []WorkspaceStatus `json:"workspaces"`
+	}{u.Username, out})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
+	if ac == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, s.status(ac))
+}
+
+// handleTunnel carries a CLI's yamux session: each stream the CLI opens is
+// checked, its session id scoped to this client, and relayed to the agent.
+func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
+	if ac == nil {
+		return
+	}
+	ws, err := tunnel.Accept(w, r)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess, err := tunnel.Server(ctx, ws)
+	if err != nil {
+		ws.CloseNow()
+		return
+	}
+	s.mu.Lock()
+	s.clients[sess] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.clients, sess)
+		s.mu.Unlock()
+		sess.Close()
+	}()
+	go func() {
+		select {
+		case <-ac.sess.CloseChan():
+			sess.Close()
+		case <-sess.CloseChan():
+		}
+	}()
+	cid := s.reg.nextID.Add(1)
+	for {
+		st, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		go s.relayClientStream(ac, st, cid)
+	}
+}
+
+func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64) {
+	h, c, err := tunnel.ReadHeader(st)
+	if err != nil {
+		st.Close()
+		return
+	}
+	switch h.Kind {
+	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr:
+		h.Session = fmt.Sprintf("c%d.%s", cid, h.Session)
+	case tunnel.KindPort:
+	default:
+		_ = tunnel.WriteLine(c, tunnel.Reply{Error: fmt.Sprintf("unknown stream kind %q", h.Kind)})
+		c.Close()
+		return
+	}
+	up, err := s.openToAgent(ac, h)
+	if err != nil {
+		_ = tunnel.WriteLine(c, tunnel.Reply{Error: err.Error()})
+		c.Close()
+		return
+	}
+	if err := tunnel.WriteLine(c, tunnel.Reply{OK: true}); err != nil {
+		c.Close()
+		up.Close()
+		return
+	}
+	g := s.gaugeFor(h.Kind)
+	if g != nil {
+		g.Inc()
+		defer g.Dec()
+	}
+	tunnel.Relay(c, up)
+}
+
+// openToAgent opens a stream to ac with h, counting its bytes.
+func (s *Server) openToAgent(ac *agentConn, h tunnel.Header) (net.Conn, error) {
+	st, err := ac.sess.OpenStream()
+	if err != nil {
+		return nil, errors.New("workspace agent is not reachable")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HandshakeTimeout)
+	defer cancel()
+	c, err := tunnel.Request(ctx, &countConn{Conn: st, m: s.m}, h)
+	if err != nil {
+		st.Close()
+		var re *tunnel.RemoteError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, errors.New("workspace agent did not answer")
+	}
+	return c, nil
+}
+
+func (s *Server) gaugeFor(kind string) interface {
+	Inc()
+	Dec()
+} {
+	switch kind {
+	case tunnel.KindShell, tunnel.KindExec:
+		return s.m.terminals
+	case tunnel.KindPort:
+		return s.m.portStreams
+	}
+	return nil
+}
+
+// countConn counts bytes to and from an agent.
+type countConn struct {
+	net.Conn
+	m *metrics
+}
+
+func (c *countConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.m.fromAgent.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if n > 0 {
+		c.m.toAgent.Add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countConn) CloseWrite() error { return tunnel.CloseWrite(c.Conn) }
+
+// ---- browser terminal ----
+
+// TerminalMessage is a JSON text frame on the browser terminal WebSocket.
+type TerminalMessage struct {
+	Type    string `json:"type"` // resize, signal (in); exit, error (out)
+	Cols    int    `json:"cols,omitempty"`
+	Rows    int    `json:"rows,omitempty"`
+	Signal  string `json:"signal,omitempty"`
+	Code    *int   `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
+	if ac == nil {
+		return
+	}
+	q := r.URL.Query()
+	cols, _ := strconv.Atoi(q.Get("cols"))
+	rows, _ := strconv.Atoi(q.Get("rows"))
+	// A cookie-authenticated WebSocket must come from our own pages.
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		return
+	}
+	ws.SetReadLimit(64 << 10)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer ws.CloseNow()
+	sid := fmt.Sprintf("t%d", s.reg.nextID.Add(1))
+	term := q.Get("term")
+	if term == "" {
+		term = "xterm-256color"
+	}
+	ctl, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindShell, Session: sid, Command: q["cmd"], Cols: cols, Rows: rows, Term: term})
+	if err != nil {
+		termError(ctx, ws, err.Error())
+		return
+	}
+	defer ctl.Close()
+	data, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindData, Session: sid})
+	if err != nil {
+		termError(ctx, ws, err.Error())
+		return
+	}
+	defer data.Close()
+	s.m.terminals.Inc()
+	defer s.m.terminals.Dec()
+
+	var wmu sync.Mutex
+	write := func(typ websocket.MessageType, b []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		wctx, c := context.WithTimeout(ctx, tunnel.WriteTimeout)
+		defer c()
+		return ws.Write(wctx, typ, b)
+	}
+	// browser → agent
+	go func() {
+		defer cancel()
+		for {
+			typ, b, err := ws.Read(ctx)
+			if err != nil {
+				return
+			}
+			if typ == websocket.MessageBinary {
+				if _, err := data.Write(b); err != nil {
+					return
+				}
+				continue
+			}
+			var m TerminalMessage
+			if json.Unmarshal(b, &m) != nil {
+				continue
+			}
+			switch m.Type {
+			case "resize":
+				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgResize, Cols: m.Cols, Rows: m.Rows})
+			case "signal":
+				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgSignal, Signal: m.Signal})
+			}
+		}
+	}()
+	// agent output → browser
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := data.Read(buf)
+			if n > 0 && write(websocket.MessageBinary, buf[:n]) != nil {
+				cancel()
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// exit status
+	go func() {
+		<-ctx.Done()
+		ctl.Close()
+		data.Close()
+	}()
+	lr := tunnel.NewLineReader(ctl, tunnel.MaxHeaderBytes)
+	for {
+		var m tunnel.Control
+		if err := lr.Read(&m); err != nil {
+			return
+		}
+		if m.Type == tunnel.MsgExit {
+			select {
+			case <-outDone:
+			case <-time.After(2 * time.Second):
+			}
+			b, _ := json.Marshal(TerminalMessage{Type: "exit", Code: m.Code, Message: m.Error})
+			_ = write(websocket.MessageText, b)
+			ws.Close(websocket.StatusNormalClosure, "exited")
+			return
+		}
+	}
+}
+
+func termError(ctx context.Context, ws *websocket.Conn, msg string) {
+	b, _ := json.Marshal(TerminalMessage{Type: "error", Message: msg})
+	wctx, cancel := context.WithTimeout(ctx, tunnel.WriteTimeout)
+	defer cancel()
+	_ = ws.Write(wctx, websocket.MessageText, b)
+	ws.Close(websocket.StatusInternalError, "error")
+}
+
+func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }

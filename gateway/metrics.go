@@ -1,0 +1,31 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	reg          *prometheus.Registry
+	agents       prometheus.Gauge
+	terminals    prometheus.Gauge
+	portStreams  prometheus.Gauge
+	toAgent      prometheus.Counter
+	fromAgent    prometheus.Counter
+	authFailures *prometheus.CounterVec
+	agentConns   prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_agents_connected", Help: "Agents currently connected."})
+	m.terminals = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_terminals_active", Help: "Shell and command sessions currently open (CLI and browser)."})
+	m.portStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_port_streams_active", Help: "TCP streams to workspace ports currently open (port-forward and endpoint URLs)."})
+	m.toAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_to_agent_total", Help: "Payload bytes sent to agents."})
+	m.fromAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_from_agent_total", Help: "Payload bytes received from agents."})
+	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_auth_failures_total", Help: "Rejected credentials, by who presented them (agent, user) and the answer (unauthorized, forbidden, rate_limited)."}, []string{"who", "reason"})
+	m.agentConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_agent_connections_total", Help: "Agent connections accepted since start."})
+	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,144 @@
+package gateway
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// agentConn is one connected agent.
+type agentConn struct {
+	id          uint64
+	jobID       int64
+	pipelineID  int64
+	projectID   int64
+	projectPath string
+	name        string
+	userID      int64
+	username    string
+	version     string
+	endpoints   []tunnel.Endpoint
+	connectedAt time.Time
+
+	sess *yamux.Session
+	ctrl net.Conn
+	wmu  sync.Mutex
+
+	phase    atomic.Pointer[[2]string] // phase, error
+	replaced atomic.Bool
+}
+
+func (ac *agentConn) projectKey() string { return strconv.FormatInt(ac.projectID, 10) }
+func (ac *agentConn) key() string        { return ac.projectKey() + "/" + ac.name }
+
+func (ac *agentConn) send(m tunnel.Control) error {
+	ac.wmu.Lock()
+	defer ac.wmu.Unlock()
+	_ = ac.ctrl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+	return tunnel.WriteLine(ac.ctrl, m)
+}
+
+func (ac *agentConn) setPhase(p, e string) { ac.phase.Store(&[2]string{p, e}) }
+
+func (ac *agentConn) getPhase() (string, string) {
+	if p := ac.phase.Load(); p != nil {
+		return p[0], p[1]
+	}
+	return "", ""
+}
+
+// registry maps workspaces (project id + name) to their agent.
+type registry struct {
+	mu     sync.RWMutex
+	byKey  map[string]*agentConn
+	byID   map[uint64]*agentConn
+	nextID atomic.Uint64
+}
+
+func newRegistry() *registry {
+	return &registry{byKey: map[string]*agentConn{}, byID: map[uint64]*agentConn{}}
+}
+
+// add registers ac. A connection from the same or a newer job replaces the
+// current one (which is returned to be closed); an older job is refused.
+func (r *registry) add(ac *agentConn) (old *agentConn, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.byKey[ac.key()]
+	if cur != nil && cur.jobID > ac.jobID {
+		return nil, false
+	}
+	if cur != nil {
+		cur.replaced.Store(true)
+		delete(r.byID, cur.id)
+	}
+	r.byKey[ac.key()] = ac
+	r.byID[ac.id] = ac
+	return cur, true
+}
+
+// remove unregisters ac if it is still the current agent of its workspace.
+func (r *registry) remove(ac *agentConn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.byID, ac.id)
+	if r.byKey[ac.key()] == ac {
+		delete(r.byKey, ac.key())
+		return true
+	}
+	return false
+}
+
+func (r *registry) byConnID(id uint64) *agentConn {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.byID[id]
+}
+
+// find returns the workspace named name in project, which is a numeric
+// project id, a full path (group/project), or "-" for "the only workspace
+// of that name launched by userID".
+func (r *registry) find(project, name string, userID int64) (ac *agentConn, ambiguous bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if _, err := strconv.ParseInt(project, 10, 64); err == nil {
+		return r.byKey[project+"/"+name], false
+	}
+	var found *agentConn
+	for _, c := range r.byKey {
+		if c.name != name {
+			continue
+		}
+		if project == "-" || project == "" {
+			if c.userID != userID {
+				continue
+			}
+		} else if !strings.EqualFold(c.projectPath, project) {
+			continue
+		}
+		if found != nil {
+			return nil, true
+		}
+		found = c
+	}
+	return found, false
+}
+
+func (r *registry) all() []*agentConn {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*agentConn, 0, len(r.byKey))
+	for _, c := range r.byKey {
+		out = append(out, c)
+	}
+	return out
+}
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,554 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/spf13/cobra"
+
+	agentcmd "github.com/ws-dev/ws/cmd/agent"
+	"github.com/ws-dev/ws/cmd/cmdutil"
+	opencmd "github.com/ws-dev/ws/cmd/open"
+	"github.com/ws-dev/ws/cmd/portforward"
+	"github.com/ws-dev/ws/cmd/shell"
+	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/plan"
+)
+
+// The test binary doubles as a small ws (agent, shell, port-forward, open)
+// so every process in these tests is real without building ws first.
+func TestMain(m *testing.M) {
+	if os.Getenv("WS_E2E_MAIN") == "1" {
+		os.Exit(miniWS(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func miniWS(args []string) int {
+	f := cmdutil.New()
+	root := &cobra.Command{Use: "ws", SilenceErrors: true, SilenceUsage: true}
+	root.AddGroup(&cobra.Group{ID: "workspace", Title: "w"}, &cobra.Group{ID: "admin", Title: "a"})
+	root.AddCommand(agentcmd.NewCmdAgent(f, nil), shell.NewCmdShell(f, nil), portforward.NewCmdPortForward(f, nil), opencmd.NewCmdOpen(f, nil))
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee *cmdutil.ExitError
+	var ae *cmdutil.AuthError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.As(err, &ae):
+		fmt.Fprintf(os.Stderr, "ws: %v\n", err)
+		return 4
+	default:
+		fmt.Fprintf(os.Stderr, "ws: %v\n", err)
+		return 1
+	}
+}
+
+const (
+	jobToken   = "job-token-SECRET-1"
+	otherJob   = "job-token-SECRET-2"
+	aliceToken = "glpat-alice-SECRET"
+	bobToken   = "glpat-bob-SECRET"
+	projectID  = 42
+)
+
+// fakeGitLab answers GET /api/v4/job and GET /api/v4/user with token checks.
+func fakeGitLab(t *testing.T) string {
+	t.Helper()
+	jobs := map[string]string{
+		jobToken: `{"id":101,"status":"running","ref":"ws/demo","web_url":"URL/group/app/-/jobs/101","pipeline":{"id":9,"project_id":42,"ref":"ws/demo","status":"running"},"user":{"id":1,"username":"alice"}}`,
+		otherJob: `{"id":202,"status":"running","ref":"main","web_url":"URL/group/app/-/jobs/202","pipeline":{"id":10,"project_id":42,"ref":"main","status":"running"},"user":{"id":2,"username":"bob"}}`,
+	}
+	users := map[string]string{aliceToken: `{"id":1,"username":"alice"}`, bobToken: `{"id":2,"username":"bob"}`}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v4/job", func(w http.ResponseWriter, r *http.Request) {
+		j, ok := jobs[r.Header.Get("JOB-TOKEN")]
+		if !ok {
+			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, strings.ReplaceAll(j, "URL", "http://"+r.Host))
+	})
+	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("PRIVATE-TOKEN")
+		if tok == "" {
+			tok = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		u, ok := users[tok]
+		if !ok {
+			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, u)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// syncBuf is a goroutine-safe log buffer.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gw is an in-process gateway that can be stopped and restarted on its address.
+type gw struct {
+	t      *testing.T
+	gitlab string
+	addr   string
+	logs   *syncBuf
+	srv    *http.Server
+	g      *gateway.Server
+}
+
+func startGateway(t *testing.T, gitlab, addr string, logs *syncBuf) *gw {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err = net.Listen("tcp", addr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{
+		GitLabURL: gitlab, PublicURL: "http://" + ln.Addr().String(), EndpointDomain: "ws.test",
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), AuthFailLimit: 1000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: g.Handler()}
+	go srv.Serve(ln)
+	x := &gw{t: t, gitlab: gitlab, addr: ln.Addr().String(), logs: logs, srv: srv, g: g}
+	t.Cleanup(x.stop)
+	return x
+}
+
+func (x *gw) url() string { return "http://" + x.addr }
+
+func (x *gw) stop() {
+	x.srv.Close()
+	x.g.Shutdown(context.Background())
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// proc is a running miniWS process.
+type proc struct {
+	cmd *exec.Cmd
+	out *syncBuf
+	done chan struct{}
+	err  error
+}
+
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "WS_E2E_MAIN=1")
+	cmd.Env = append(cmd.Env, env...)
+	p := &proc{cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	})
+	return p
+}
+
+func (p *proc) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("process %v did not exit within %s; output:\n%s", p.cmd.Args[1:], d, p.out.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func run(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
+	p := start(t, env, args...)
+	code := p.wait(t, 20*time.Second)
+	return p.out.String(), code
+}
+
+// poll retries f until it returns nil or the deadline passes.
+func poll(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s: %v", what, d, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func writePlan(t *testing.T, p *plan.Plan) string {
+	t.Helper()
+	s, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func userGet(t *testing.T, url, host, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestWorkspace runs the whole path: fake GitLab, gateway, a real agent
+// process whose postStart starts an HTTP server, and the CLI commands.
+func TestWorkspace(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is needed for the workspace's HTTP server")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644)
+	logs := &syncBuf{}
+	gl := fakeGitLab(t)
+	g := startGateway(t, gl, "", logs)
+	httpPort := freePort(t)
+	p := &plan.Plan{
+		Version: plan.Version, Workspace: "demo", WorkingDir: dir, IdleTimeout: "0",
+		PostStart: []plan.Step{
+			{Commands: []plan.Command{{ID: "prep", CommandLine: "echo prepared > prep.txt"}}},
+			{Commands: []plan.Command{{ID: "web", CommandLine: fmt.Sprintf("exec python3 -m http.server %d --bind 127.0.0.1", httpPort), Background: true}}},
+		},
+		PreStop:   []plan.Step{{Commands: []plan.Command{{ID: "save", CommandLine: "echo stopped > prestop.txt"}}}},
+		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: httpPort, Protocol: "http", Exposure: "public"}},
+	}
+	agentEnv := []string{"WS_PLAN=" + writePlan(t, p), "CI_JOB_TOKEN=" + jobToken, "WS_AGENT_LOG=" + filepath.Join(dir, "agent.log")}
+	ag := start(t, agentEnv, "agent", "--gateway", g.url(), "--max-backoff", "500ms")
+	cli := []string{"GITLAB_TOKEN=" + aliceToken, "WS_GATEWAY_URL=" + g.url(), "GITLAB_HOST=" + gl, "HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
+
+	statusURL := g.url() + "/api/v1/workspaces/42/demo"
+	poll(t, 10*time.Second, "agent connected and postStart done", func() error {
+		code, body := userGet(t, statusURL, "", aliceToken)
+		if code != 200 || !strings.Contains(body, `"phase":"running"`) {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+
+	t.Run("exec exit code", func(t *testing.T) {
+		out, code := run(t, cli, "shell", "demo", "--", "sh", "-c", "echo hi; cat prep.txt; echo oops >&2; exit 7")
+		if code != 7 || !strings.Contains(out, "hi\nprepared\n") || !strings.Contains(out, "oops") {
+			t.Fatalf("ws shell = %d, %q; want 7 and hi, prepared, oops", code, out)
+		}
+		out, code = run(t, cli, "shell", "-R", "group/app", "demo", "--", "true")
+		if code != 0 {
+			t.Fatalf("ws shell -R group/app demo -- true = %d %q", code, out)
+		}
+	})
+
+	t.Run("interactive pty", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "shell", "demo")
+		cmd.Env = append(append(os.Environ(), "WS_E2E_MAIN=1", "TERM=xterm"), cli...)
+		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 101})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ptmx.Close()
+		defer cmd.Process.Kill()
+		var mu sync.Mutex
+		var screen bytes.Buffer
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := ptmx.Read(buf)
+				mu.Lock()
+				screen.Write(buf[:n])
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		seen := func(re string) func() error {
+			return func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				if regexp.MustCompile(re).Match(screen.Bytes()) {
+					return nil
+				}
+				return fmt.Errorf("no %q in %q", re, screen.String())
+			}
+		}
+		io.WriteString(ptmx, "stty size; tty; echo MARK$((40+2))\r")
+		poll(t, 10*time.Second, "remote stty size", seen(`33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`))
+		pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70})
+		poll(t, 5*time.Second, "resize", func() error {
+			io.WriteString(ptmx, "stty size\r")
+			time.Sleep(100 * time.Millisecond)
+			return seen(`20 70`)()
+		})
+		io.WriteString(ptmx, "exit 3\r")
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("interactive shell did not end")
+		}
+		if c := cmd.ProcessState.ExitCode(); c != 3 {
+			t.Fatalf("interactive exit = %d, want 3", c)
+		}
+	})
+
+	t.Run("port-forward", func(t *testing.T) {
+		pf := start(t, cli, "port-forward", "demo", fmt.Sprintf("0:%d", httpPort))
+		var local string
+		poll(t, 10*time.Second, "port-forward listening", func() error {
+			m := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) ->`).FindStringSubmatch(pf.out.String())
+			if m == nil {
+				return errors.New(pf.out.String())
+			}
+			local = m[1]
+			return nil
+		})
+		for range 3 { // several connections through one tunnel
+			code, body := userGet(t, "http://"+local+"/hello.txt", "", "")
+			if code != 200 || body != "hello from the workspace\n" {
+				t.Fatalf("GET through port-forward = %d %q", code, body)
+			}
+		}
+		syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT)
+		if c := pf.wait(t, 5*time.Second); c != 0 {
+			t.Fatalf("port-forward exit %d after SIGINT", c)
+		}
+	})
+
+	t.Run("endpoint URLs", func(t *testing.T) {
+		host := fmt.Sprintf("%d-demo--42.ws.test", httpPort)
+		code, body := userGet(t, g.url()+"/hello.txt", host, aliceToken)
+		if code != 200 || body != "hello from the workspace\n" {
+			t.Fatalf("host-based URL = %d %q", code, body)
+		}
+		code, body = userGet(t, fmt.Sprintf("%s/w/42/demo/%d/hello.txt", g.url(), httpPort), "", aliceToken)
+		if code != 200 || body != "hello from the workspace\n" {
+			t.Fatalf("path-based URL = %d %q", code, body)
+		}
+		code, _ = userGet(t, g.url()+"/hello.txt", host, bobToken)
+		if code != 403 {
+			t.Fatalf("bob on alice's endpoint = %d, want 403", code)
+		}
+		out, c := run(t, cli, "open", "demo", "web")
+		if c != 0 || !strings.Contains(out, fmt.Sprintf("http://%d-demo--42.ws.test:", httpPort)) {
+			t.Fatalf("ws open = %d %q", c, out)
+		}
+	})
+
+	t.Run("auth", func(t *testing.T) {
+		if code, body := userGet(t, statusURL, "", "wrong-token"); code != 401 || strings.Contains(body, "wrong-token") {
+			t.Fatalf("wrong token = %d %q, want 401 without detail", code, body)
+		}
+		if code, _ := userGet(t, statusURL, "", ""); code != 401 {
+			t.Fatalf("no token = %d, want 401", code)
+		}
+		if code, body := userGet(t, statusURL, "", bobToken); code != 403 || strings.Contains(body, "alice") {
+			t.Fatalf("other user = %d %q, want 403 without detail", code, body)
+		}
+		code, body := userGet(t, g.url()+"/api/v1/workspaces", "", bobToken)
+		if code != 200 || !strings.Contains(body, `"workspaces":[]`) {
+			t.Fatalf("bob's list = %d %q", code, body)
+		}
+		out, c := run(t, append(cli, "GITLAB_TOKEN=wrong"), "shell", "demo", "--", "true")
+		if c != 4 {
+			t.Fatalf("ws shell with a wrong token = %d %q, want 4", c, out)
+		}
+		out, c = run(t, append(cli, "GITLAB_TOKEN="+bobToken), "shell", "-R", "42", "demo", "--", "true")
+		if c != 4 || !strings.Contains(out, "only the user who launched") {
+			t.Fatalf("ws shell as bob = %d %q", c, out)
+		}
+		// A job of another ref cannot claim the workspace; no job token at all is 401.
+		req, _ := http.NewRequest("GET", g.url()+"/api/v1/agent/connect", nil)
+		req.Header.Set("JOB-TOKEN", otherJob)
+		req.Header.Set("WS-Tunnel-Version", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 403 {
+			t.Fatalf("agent of a non-workspace job: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		req.Header.Set("JOB-TOKEN", "nope")
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 401 {
+			t.Fatalf("agent with a bad token: %v %v", err, resp)
+		}
+		resp.Body.Close()
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		_, body := userGet(t, g.url()+"/metrics", "", "")
+		for _, want := range []string{"ws_gateway_agents_connected 1", "ws_gateway_bytes_from_agent_total", `ws_gateway_auth_failures_total{reason="forbidden",who="user"}`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
+	})
+
+	t.Run("gateway restart", func(t *testing.T) {
+		g.stop()
+		g2 := startGateway(t, gl, g.addr, logs)
+		start := time.Now()
+		poll(t, 5*time.Second, "shell after gateway restart", func() error {
+			out, code := run(t, cli, "shell", "demo", "--", "echo", "back")
+			if code != 0 || !strings.Contains(out, "back") {
+				return fmt.Errorf("%d %q", code, out)
+			}
+			return nil
+		})
+		t.Logf("new shell %s after the gateway restarted", time.Since(start).Round(time.Millisecond))
+		g = g2
+	})
+
+	t.Run("SIGTERM runs preStop", func(t *testing.T) {
+		syscall.Kill(ag.cmd.Process.Pid, syscall.SIGTERM)
+		if c := ag.wait(t, 10*time.Second); c != 0 {
+			t.Fatalf("agent exit %d after SIGTERM\n%s", c, ag.out.String())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "prestop.txt"))
+		if err != nil || string(b) != "stopped\n" {
+			t.Fatalf("preStop did not run: %v %q\n%s", err, b, ag.out.String())
+		}
+		// The background server was stopped with the workspace.
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", httpPort), time.Second); err == nil {
+			c.Close()
+			t.Error("postStart's background server still runs after the agent stopped")
+		}
+	})
+
+	// Tokens never reach logs.
+	all := logs.String() + ag.out.String()
+	if lf, err := os.ReadFile(filepath.Join(dir, "agent.log")); err == nil {
+		all += string(lf)
+	}
+	for _, tok := range []string{jobToken, otherJob, aliceToken, bobToken, "wrong-token"} {
+		if strings.Contains(all, tok) {
+			t.Errorf("a token appears in the logs: %s", tok)
+		}
+	}
+	if !strings.Contains(ag.out.String(), "[prep]") && !strings.Contains(ag.out.String(), "postStart: running prep") {
+		t.Errorf("postStart output not in the job log:\n%s", ag.out.String())
+	}
+}
+
+// TestIdleTimeout: with no gateway and no activity the agent ends itself.
+func TestIdleTimeout(t *testing.T) {
+	dir := t.TempDir()
+	p := &plan.Plan{Version: plan.Version, Workspace: "idle", WorkingDir: dir, IdleTimeout: "300ms",
+		PostStart: []plan.Step{{Commands: []plan.Command{{ID: "a", CommandLine: "echo one"}, {ID: "b", CommandLine: "echo two"}}}},
+		PreStop:   []plan.Step{{Commands: []plan.Command{{ID: "bye", CommandLine: "echo bye > bye.txt"}}}},
+	}
+	ag := start(t, []string{"WS_PLAN=" + writePlan(t, p), "WS_AGENT_LOG=" + filepath.Join(dir, "log")}, "agent")
+	if c := ag.wait(t, 10*time.Second); c != 0 {
+		t.Fatalf("agent exit %d\n%s", c, ag.out.String())
+	}
+	out := ag.out.String()
+	for _, want := range []string{"[a] one", "[b] two", "no shell and no port traffic"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("agent output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bye.txt")); err != nil {
+		t.Errorf("preStop did not run on idle stop: %v", err)
+	}
+}
+
+// TestPostStopHook runs 'ws agent --hook postStop' as after_script does.
+func TestPostStopHook(t *testing.T) {
+	dir := t.TempDir()
+	p := &plan.Plan{Version: plan.Version, Workspace: "x", WorkingDir: dir,
+		PostStop: []plan.Step{{Commands: []plan.Command{{ID: "clean", CommandLine: "echo cleaned > post.txt"}}}}}
+	out, c := run(t, []string{"WS_PLAN=" + writePlan(t, p), "WS_AGENT_LOG=" + filepath.Join(dir, "log")}, "agent", "--hook", "postStop")
+	if c != 0 {
+		t.Fatalf("hook exit %d: %s", c, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "post.txt")); string(b) != "cleaned\n" {
+		t.Fatalf("postStop did not run: %q", out)
+	}
+}
+
+var _ = bufio.NewReader
+var _ = json.Marshal

@@ -1,0 +1,44 @@
+package tunnel
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// Relay copies a→b and b→a until both directions end, half-closing each
+// side's write direction when its source reaches EOF, then closes both.
+// It returns the bytes copied a→b and b→a.
+func Relay(a, b net.Conn) (ab, ba int64) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ba = pipe(a, b)
+	}()
+	ab = pipe(b, a)
+	wg.Wait()
+	a.Close()
+	b.Close()
+	return ab, ba
+}
+
+// pipe copies src to dst, then half-closes dst. On a copy error (not
+// EOF) it closes both so the other direction ends too.
+func pipe(dst, src net.Conn) int64 {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	n, err := io.CopyBuffer(dst, onlyReader{src}, *bp)
+	if err != nil {
+		dst.Close()
+		src.Close()
+		return n
+	}
+	_ = CloseWrite(dst)
+	return n
+}
+
+// onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the pooled buffer.
+type onlyReader struct{ io.Reader }
