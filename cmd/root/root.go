@@ -8,14 +8,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	agentcmd "github.com/ws-dev/ws/cmd/agent"
 	"github.com/ws-dev/ws/cmd/auth"
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/compile"
 	"github.com/ws-dev/ws/cmd/down"
+	gatewaycmd "github.com/ws-dev/ws/cmd/gateway"
 	"github.com/ws-dev/ws/cmd/list"
 	"github.com/ws-dev/ws/cmd/logs"
+	opencmd "github.com/ws-dev/ws/cmd/open"
+	"github.com/ws-dev/ws/cmd/portforward"
 	"github.com/ws-dev/ws/cmd/restart"
 	"github.com/ws-dev/ws/cmd/runner"
+	"github.com/ws-dev/ws/cmd/shell"
 	"github.com/ws-dev/ws/cmd/status"
 	"github.com/ws-dev/ws/cmd/up"
 	"github.com/ws-dev/ws/cmd/validate"
@@ -67,6 +72,11 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
+	cmd.AddCommand(shell.NewCmdShell(f, nil))
+	cmd.AddCommand(portforward.NewCmdPortForward(f, nil))
+	cmd.AddCommand(opencmd.NewCmdOpen(f, nil))
+	cmd.AddCommand(agentcmd.NewCmdAgent(f, nil))
+	cmd.AddCommand(gatewaycmd.NewCmdGateway(f, nil))
 	cmd.AddCommand(up.NewCmdUp(f, nil))
 	cmd.AddCommand(restart.NewCmdRestart(f, nil))
 	cmd.AddCommand(down.NewCmdDown(f, nil))
