@@ -51,7 +51,9 @@ func (ui *UI) oauthCookie() string {
 	return "ws_oauth"
 }
 
-func (ui *UI) redirectURI() string { return strings.TrimSuffix(ui.cfg.PublicURL, "/") + "/oauth/callback" }
+func (ui *UI) redirectURI() string {
+	return strings.TrimSuffix(ui.cfg.PublicURL, "/") + "/oauth/callback"
+}
 
 func (ui *UI) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
 	oc := ui.cfg.OAuth

@@ -1,0 +1,205 @@
+// Browser test of the web terminal: Debian's chromium, driven by playwright-core, against the
+// devserver (webui with real local PTY shells). Run through run.sh (make test-browser).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const out = process.env.WS_OUT;
+const devserverBin = process.env.WS_DEVSERVER;
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+assert.ok(out && devserverBin, 'run through run.sh: WS_OUT and WS_DEVSERVER must be set');
+
+let server, base, control, context, page, profile, firstLink;
+const terminalPath = '/w/demo/app/-/demo';
+
+async function ctl(what) {
+  const resp = await fetch(control + what, { method: 'POST' });
+  assert.equal(resp.status, 200, `control ${what}`);
+  return resp.text();
+}
+
+const screen = () => page.evaluate(() => window.wsTerminal.screen());
+const termSize = () => page.evaluate(() => ({ cols: window.wsTerminal.term.cols, rows: window.wsTerminal.term.rows }));
+
+// waitForLine waits until a terminal line matches re and returns the match.
+async function waitForLine(re, timeout = 10000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const m = (await screen()).split('\n').map((l) => l.match(re)).find(Boolean);
+    if (m) return m;
+    if (Date.now() > deadline) assert.fail(`no terminal line matches ${re}; screen:\n${await screen()}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+// run types a command into the shell, as a user would.
+async function run(cmd) {
+  await page.locator('#terminal').click();
+  await page.keyboard.type(cmd);
+  await page.keyboard.press('Enter');
+}
+
+async function ptySize(tag) {
+  await run(`echo ${tag}:$(stty size)`);
+  const m = await waitForLine(new RegExp(`^${tag}:(\\d+) (\\d+)\\s*$`));
+  return { rows: Number(m[1]), cols: Number(m[2]) };
+}
+
+const shot = (name) => page.screenshot({ path: path.join(out, name) });
+
+before(async () => {
+  server = spawn(devserverBin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  server.stderr.pipe(createWriteStream(path.join(out, 'devserver.log')));
+  const first = await new Promise((resolve, reject) => {
+    createInterface({ input: server.stdout }).once('line', resolve);
+    server.once('exit', (code) => reject(new Error(`devserver exited ${code}`)));
+  });
+  ({ url: base, control } = JSON.parse(first));
+
+  profile = mkdtempSync(path.join(tmpdir(), 'ws-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1100, height: 700 },
+  });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  page = context.pages()[0] ?? await context.newPage();
+});
+
+after(async () => {
+  await context?.close();
+  server?.stdin.end(); // the devserver stops when its stdin closes
+  server?.kill('SIGTERM');
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('a single-use link signs in and opens a connected terminal', async () => {
+  firstLink = await ctl(`/mint?path=${encodeURIComponent(terminalPath)}`);
+  await page.goto(firstLink);
+  assert.equal(new URL(page.url()).pathname, terminalPath);
+  await page.waitForSelector('body[data-term-state=connected]');
+  assert.match(await page.locator('.who').innerText(), /Signed in as Dev Eloper @dev/);
+});
+
+test('typing runs a command and its output shows on the screen', async () => {
+  await run('echo hello-from-browser');
+  await waitForLine(/^hello-from-browser\s*$/);
+  // Colours: the prompt is green and bold (SGR 1;32), so xterm renders a styled cell.
+  const green = await page.evaluate(() => {
+    const line = window.wsTerminal.term.buffer.active.getLine(0);
+    return line.getCell(0).getFgColor();
+  });
+  assert.equal(green, 2, 'the prompt\'s first cell uses ANSI green');
+  await shot('terminal.png');
+});
+
+test('resizing the window resizes the PTY', async () => {
+  const before = await ptySize('S1');
+  assert.deepEqual(before, await termSize(), 'PTY size matches the fitted terminal');
+  await page.setViewportSize({ width: 700, height: 450 });
+  await page.waitForFunction((c) => window.wsTerminal.term.cols !== c, before.cols);
+  const afterResize = await ptySize('S2');
+  assert.notDeepEqual(afterResize, before);
+  assert.deepEqual(afterResize, await termSize());
+  assert.ok(afterResize.cols < before.cols && afterResize.rows < before.rows, `${JSON.stringify(afterResize)} smaller than ${JSON.stringify(before)}`);
+  // A phone-sized screen: the terminal still fills it and follows.
+  await page.setViewportSize({ width: 390, height: 760 });
+  await page.waitForFunction((c) => window.wsTerminal.term.cols !== c, afterResize.cols);
+  const phone = await ptySize('S3');
+  assert.deepEqual(phone, await termSize());
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, 'no horizontal scrolling on a phone-sized screen');
+  await shot('terminal-phone.png');
+  await page.setViewportSize({ width: 1100, height: 700 });
+});
+
+test('copy and paste go through the clipboard', async () => {
+  await run('echo copy-$((6*7))-me');
+  const m = await waitForLine(/^copy-42-me\s*$/);
+  await page.evaluate(() => {
+    const t = window.wsTerminal.term;
+    const b = t.buffer.active;
+    for (let i = b.length - 1; i >= 0; i--) {
+      if (b.getLine(i).translateToString(true) === 'copy-42-me') { t.selectLines(i, i); return; }
+    }
+  });
+  await page.click('#copy');
+  assert.equal((await page.evaluate(() => navigator.clipboard.readText())).trim(), m[0].trim());
+  await page.evaluate(() => navigator.clipboard.writeText('echo pasted-$((7*6))'));
+  await page.click('#paste');
+  // Paste is async (clipboard read); focus returns to the terminal once it has pasted.
+  await waitForLine(/echo pasted-\$\(\(7\*6\)\)\s*$/);
+  await page.waitForFunction(() => document.activeElement?.classList.contains('xterm-helper-textarea'));
+  await page.keyboard.press('Enter');
+  await waitForLine(/^pasted-42\s*$/);
+});
+
+test('the workspace list shows status, age and endpoints, and is keyboard-usable', async () => {
+  await page.goto(base + '/');
+  const row = page.locator('tr', { hasText: 'demo/app /' }).first();
+  assert.match(await row.innerText(), /running/);
+  assert.match(await row.innerText(), /1h 3\dm/);
+  assert.equal(await page.locator('a[href="http://8080-demo.ws.localhost/"]').count(), 1);
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to main content');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  await shot('list.png');
+  await page.setViewportSize({ width: 390, height: 760 });
+  await shot('list-phone.png');
+  await page.setViewportSize({ width: 1100, height: 700 });
+});
+
+test('a reused link is refused with a clear page', async () => {
+  const resp = await page.goto(firstLink);
+  assert.equal(resp.status(), 410);
+  assert.match(await page.locator('h1').innerText(), /already used/);
+  await shot('link-reused.png');
+});
+
+test('a stopping workspace shows the message and a reconnect button', async () => {
+  await page.goto(base + terminalPath);
+  await page.waitForSelector('body[data-term-state=connected]');
+  await ctl('/stop?name=demo');
+  await page.waitForSelector('body[data-term-state=ended]');
+  assert.match(await page.locator('#banner-text').innerText(), /Workspace demo stopped/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'reconnect', 'focus moves to Reconnect');
+  await shot('stopped.png');
+
+  // Reconnecting while it is stopped says so; once it runs again, reconnecting gives a shell.
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /is not running/.test(document.getElementById('banner-text').textContent) &&
+    !document.getElementById('banner').hidden);
+  await ctl('/start?name=demo');
+  await page.click('#reconnect');
+  await page.waitForSelector('body[data-term-state=connected]');
+  await run('echo back-again');
+  await waitForLine(/^back-again\s*$/);
+});
+
+test('the shell exiting shows its exit status', async () => {
+  await run('exit 7');
+  await page.waitForSelector('body[data-term-state=ended]');
+  assert.match(await page.locator('#banner-text').innerText(), /exit status 7/);
+});
+
+test('sign out, then sign in with a token on the sign-in page', async () => {
+  await page.goto(base + '/');
+  await page.click('text=Sign out');
+  assert.equal(new URL(page.url()).pathname, '/signin');
+  await page.getByLabel('GitLab personal access token').fill('wrong');
+  await page.click('button[type=submit]');
+  assert.match(await page.locator('.problem').innerText(), /did not accept/);
+  await page.getByLabel('GitLab personal access token').fill('dev-token');
+  await shot('signin.png');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(base + '/');
+  assert.match(await page.locator('.who').innerText(), /Dev Eloper/);
+});
