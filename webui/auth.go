@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +21,44 @@ type store struct {
 	sessions  map[string]*session
 	links     map[string]*link
 	oauth     map[string]*oauthState
+	failures  map[string]*failures // refused token sign-ins by client address
 	lastSweep time.Time
+}
+
+// maxFailures is how many refused token sign-ins one client address gets per minute.
+const maxFailures = 10
+
+type failures struct {
+	count int
+	since time.Time
+}
+
+func (s *store) allowAttempt(ip string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.failures[ip]
+	return !ok || now.Sub(f.since) >= time.Minute || f.count < maxFailures
+}
+
+func (s *store) failedAttempt(ip string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.failures[ip]
+	if !ok || now.Sub(f.since) >= time.Minute {
+		f = &failures{since: now}
+		s.failures[ip] = f
+	}
+	f.count++
+}
+
+// clientIP is the address the request came from. Behind a proxy every request shares the
+// proxy's address, so the limit then applies to all token sign-ins together.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 type session struct {
@@ -43,7 +81,7 @@ type oauthState struct {
 }
 
 func newStore() *store {
-	return &store{sessions: map[string]*session{}, links: map[string]*link{}, oauth: map[string]*oauthState{}}
+	return &store{sessions: map[string]*session{}, links: map[string]*link{}, oauth: map[string]*oauthState{}, failures: map[string]*failures{}}
 }
 
 // sweep drops expired entries, at most once a minute; s.mu is held.
@@ -66,6 +104,11 @@ func (s *store) sweep(now time.Time) {
 	for k, v := range s.oauth {
 		if !now.Before(v.expires) {
 			delete(s.oauth, k)
+		}
+	}
+	for k, v := range s.failures {
+		if now.Sub(v.since) >= time.Minute {
+			delete(s.failures, k)
 		}
 	}
 }
@@ -236,7 +279,11 @@ func (ui *UI) handleSignInPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ui *UI) signInPage(w http.ResponseWriter, r *http.Request, status int, next, problem string) {
+	// Reuse the browser's CSRF cookie, so two open sign-in tabs both keep working.
 	tok := secret()
+	if c, err := r.Cookie(ui.csrfCookie()); err == nil && len(c.Value) == len(tok) {
+		tok = c.Value
+	}
 	ui.setCookie(w, ui.csrfCookie(), tok, time.Hour, http.SameSiteStrictMode)
 	data := map[string]any{"Next": next, "FormCSRF": tok, "Problem": problem, "Action": ui.path("/signin")}
 	if ui.cfg.OAuth != nil {
@@ -264,9 +311,16 @@ func (ui *UI) handleSignInToken(w http.ResponseWriter, r *http.Request) {
 		ui.signInPage(w, r, http.StatusBadRequest, next, "Enter a GitLab token.")
 		return
 	}
+	ip := clientIP(r)
+	if !ui.store.allowAttempt(ip, ui.cfg.Now()) {
+		ui.log.Warn("webui: token sign-in rate-limited", "ip", ip)
+		ui.signInPage(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins from your address. Wait a minute and try again.")
+		return
+	}
 	u, err := ui.b.UserFromToken(r.Context(), token)
 	if err != nil {
-		ui.log.Warn("webui: token sign-in refused", "err", err) // the error, never the token
+		ui.store.failedAttempt(ip, ui.cfg.Now())
+		ui.log.Warn("webui: token sign-in refused", "ip", ip, "err", err) // the error, never the token
 		ui.signInPage(w, r, http.StatusUnauthorized, next, "GitLab did not accept this token. It needs the read_user or api scope.")
 		return
 	}

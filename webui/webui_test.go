@@ -341,6 +341,28 @@ func TestTokenSignIn(t *testing.T) {
 	}
 }
 
+func TestTokenSignInRateLimited(t *testing.T) {
+	f := newFixture(t, "", nil)
+	csrf, tok := tokenForm(t, f)
+	bad := url.Values{"csrf": {tok}, "token": {"bad"}}
+	for i := range maxFailures {
+		if r := postForm(t, f, "/signin", f.srv.URL, bad, csrf); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d = %d, want 401", i+1, r.StatusCode)
+		}
+	}
+	good := url.Values{"csrf": {tok}, "token": {"good-token"}}
+	if r := postForm(t, f, "/signin", f.srv.URL, good, csrf); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("attempt after %d failures = %d, want 429", maxFailures, r.StatusCode)
+	}
+	if n := len(f.b.tokens); n != maxFailures {
+		t.Errorf("UserFromToken called %d times, want %d (not for the limited attempt)", n, maxFailures)
+	}
+	f.now = f.now.Add(time.Minute)
+	if r := postForm(t, f, "/signin", f.srv.URL, good, csrf); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("attempt a minute later = %d, want 303", r.StatusCode)
+	}
+}
+
 func TestSignOut(t *testing.T) {
 	f := newFixture(t, "", nil)
 	sess := f.signIn(t)

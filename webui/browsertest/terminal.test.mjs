@@ -190,6 +190,23 @@ test('the shell exiting shows its exit status', async () => {
   assert.match(await page.locator('#banner-text').innerText(), /exit status 7/);
 });
 
+test('keyboard: the skip link focuses the terminal and Ctrl+Shift+E leaves it', async () => {
+  await page.goto(base + terminalPath);
+  await page.waitForSelector('body[data-term-state=connected]');
+  // The skip link is the page's first tab stop (checked on the list page); it shows on focus.
+  await page.locator('.skip').focus();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the terminal');
+  assert.ok((await page.locator('.skip').boundingBox()).y >= 0, 'the focused skip link is on screen');
+  await page.keyboard.press('Enter');
+  assert.ok(await page.evaluate(() => document.activeElement.classList.contains('xterm-helper-textarea')), 'terminal input has focus');
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Terminal in workspace demo');
+  await page.keyboard.type('echo kb-ok');
+  await page.keyboard.press('Enter');
+  await waitForLine(/^kb-ok\s*$/);
+  await page.keyboard.press('Control+Shift+E');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'copy');
+});
+
 test('sign out, then sign in with a token on the sign-in page', async () => {
   await page.goto(base + '/');
   await page.click('text=Sign out');

@@ -38,6 +38,8 @@ function start(el) {
   const input = el.querySelector('textarea');
   if (input) input.setAttribute('aria-label', `Terminal in workspace ${el.dataset.name}`);
   fit.fit();
+  // The skip link targets the terminal's container; pass its focus on to the input.
+  el.addEventListener('focus', () => term.focus());
 
   const enc = new TextEncoder();
   let ws = null;
