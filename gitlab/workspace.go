@@ -126,16 +126,23 @@ func IsStopJob(j *Job) bool {
 	return strings.Contains(strings.ToLower(j.Name), "stop")
 }
 
-// workspaceJob picks the workspace job of a pipeline: the first job that is
-// not the stop job.
+// WorkspaceJobName is the name the compiler gives the workspace job.
+const WorkspaceJobName = "workspace"
+
+// workspaceJob picks the workspace job of a pipeline: the job named
+// "workspace", else the last job that is not the stop job (helper jobs
+// such as ws-agent run in earlier stages).
 func workspaceJob(jobs []*gl.Job) *Job {
 	var best *Job
 	for _, j := range jobs {
 		jj := toJob(j)
+		if jj.Name == WorkspaceJobName {
+			return jj
+		}
 		if IsStopJob(jj) {
 			continue
 		}
-		if best == nil || jj.ID < best.ID {
+		if best == nil || jj.ID > best.ID {
 			best = jj
 		}
 	}

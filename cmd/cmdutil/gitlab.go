@@ -35,7 +35,7 @@ func ResolveProject(flag, dir string, s config.Settings) (string, error) {
 		if _, err := strconv.Atoi(flag); err == nil || strings.Contains(strings.Trim(flag, "/"), "/") {
 			return strings.Trim(flag, "/"), nil
 		}
-		return "", fmt.Errorf("invalid --project %q: want group/name or a numeric ID", flag)
+		return "", &FlagError{Err: fmt.Errorf("invalid --project %q: want group/name or a numeric ID", flag)}
 	}
 	repo, err := gitrepo.Find(dir)
 	if err != nil {

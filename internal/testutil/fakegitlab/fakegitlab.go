@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"reflect"
 	"sort"
 	"strings"
@@ -24,6 +25,10 @@ const Token = "glpat-fake-0123456789abcdef"
 
 // Any as Stub.Times means "called at least once, any number of times".
 const Any = -1
+
+// Optional as Stub.Times means "any number of times, none included"; the
+// stateful Model uses it, since one scenario serves several commands.
+const Optional = -2
 
 // Request is a request the fake received.
 type Request struct {
@@ -150,6 +155,7 @@ func (s *Server) Problems() []string {
 		switch {
 		case want == Any && st.calls == 0:
 			out = append(out, fmt.Sprintf("stub %s %s %s was never called", st.Method, st.Path, st.Query.Encode()))
+		case want == Optional:
 		case want != Any && st.calls != want:
 			out = append(out, fmt.Sprintf("stub %s %s %s called %d times, want %d", st.Method, st.Path, st.Query.Encode(), st.calls, want))
 		}
@@ -209,6 +215,9 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 	s.requests = append(s.requests, req)
 	reply := s.match(req)
 	s.mu.Unlock()
+	if reply.Status == 0 {
+		reply.Status = http.StatusOK
+	}
 
 	if reply.Header == nil || reply.Header["Content-Type"] == "" {
 		w.Header().Set("Content-Type", "application/json")
@@ -255,14 +264,14 @@ func (s *Server) match(req *Request) Reply {
 func (s *Server) find(req *Request) *Stub {
 	var exhausted *Stub
 	for _, st := range s.stubs {
-		if st.Method != req.Method || "/api/v4"+st.Path != req.Path || !queryMatches(st.Query, req.Query) {
+		if st.Method != req.Method || !pathMatches("/api/v4"+st.Path, req.Path) || !queryMatches(st.Query, req.Query) {
 			continue
 		}
 		limit := st.Times
 		if limit == 0 {
 			limit = max(len(st.Replies), 1)
 		}
-		if limit == Any || st.calls < limit {
+		if limit < 0 || st.calls < limit {
 			return st
 		}
 		exhausted = st
@@ -305,6 +314,15 @@ func (s *Server) answer(st *Stub, req *Request) Reply {
 		r.Status = 200
 	}
 	return r
+}
+
+// pathMatches compares paths; a "*" in the stub matches one segment.
+func pathMatches(pattern, p string) bool {
+	if !strings.Contains(pattern, "*") {
+		return pattern == p
+	}
+	ok, _ := path.Match(pattern, p)
+	return ok
 }
 
 func queryMatches(want, got url.Values) bool {
