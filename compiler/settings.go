@@ -176,7 +176,7 @@ func sanitizeName(n string) string {
 	return out
 }
 
-var durPartRE = regexp.MustCompile(`^(\d+)\s*(h|hr|hrs|hours?|m|min|mins|minutes?|s|sec|secs|seconds?|d|days?)`)
+var durPartRE = regexp.MustCompile(`^(\d+)\s*(hours?|hrs|hr|h|minutes?|mins|min|m|seconds?|secs|sec|s|days?|d)`)
 
 // parseMinutes parses "4h", "90m", "2h30m", "1h 30m", "3600s", "1 day" or
 // "0" into whole minutes (seconds round up). The compiler may not import

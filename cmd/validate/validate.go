@@ -20,6 +20,7 @@ type ValidateOptions struct {
 	Devfile string
 	Format  string
 	Profile string
+	Name    string
 }
 
 // NewCmdValidate returns 'ws validate'. runF replaces validateRun in tests.
@@ -58,6 +59,7 @@ Exit status: 0 valid (warnings allowed), 2 usage error, 3 invalid devfile.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", cmdutil.OutputText, "output format: text or json")
+	cmd.Flags().StringVar(&opts.Name, "name", "", "workspace `NAME` (default: metadata.name)")
 	cmd.Flags().StringVar(&opts.Profile, "profile", string(compiler.ProfileDefault), "rules to enforce: default or gitlab")
 	return cmd
 }
@@ -67,7 +69,7 @@ func validateRun(opts *ValidateOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := pipeline.CompileFile(dir, opts.Devfile, compiler.Options{Profile: compiler.Profile(opts.Profile)})
+	res, err := pipeline.CompileFile(dir, opts.Devfile, compiler.Options{Name: opts.Name, Profile: compiler.Profile(opts.Profile)})
 	if err != nil {
 		return &cmdutil.HintError{Err: err, Hint: "pass the devfile's path: ws validate path/to/devfile.yaml"}
 	}
