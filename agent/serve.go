@@ -183,6 +183,10 @@ func (s *server) session(h tunnel.Header, ctl net.Conn) {
 	}
 	s.a.active.Add(1)
 	defer func() { s.a.active.Add(-1); s.a.touch() }()
+	defer data.Close()
+	if stderr != nil {
+		defer stderr.Close()
+	}
 
 	sess := &procSession{ctl: ctl, done: make(chan struct{}), loopDone: make(chan struct{})}
 	var code int
@@ -263,14 +267,23 @@ func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, e
 		data.Close()
 		return 127, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	defer ptmx.Close()
 	s.a.procs.add(cmd)
 	defer s.a.procs.remove(cmd)
-	go io.Copy(ptmx, data)
-	outDone := make(chan struct{})
+	inDone, outDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		io.Copy(ptmx, data)
+		close(inDone)
+	}()
 	go func() {
 		io.Copy(data, ptmx)
 		close(outDone)
+	}()
+	// Close the PTY only when neither copy uses it any more; the data
+	// stream is closed by session() when the session ends.
+	go func() {
+		<-inDone
+		<-outDone
+		ptmx.Close()
 	}()
 	ps.loopStarted = true
 	go ps.controlLoop(func(cols, rows int) {
@@ -284,7 +297,6 @@ func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, e
 	case <-outDone:
 	case <-time.After(time.Second):
 	}
-	ptmx.Close()
 	tunnel.CloseWrite(data)
 	return exitCode(err), nil
 }

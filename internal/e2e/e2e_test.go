@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/creack/pty"
 	"github.com/spf13/cobra"
 
@@ -459,6 +459,40 @@ func TestWorkspace(t *testing.T) {
 		resp.Body.Close()
 	})
 
+	t.Run("browser terminal", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+aliceToken)
+		c, _, err := websocket.Dial(ctx, strings.Replace(g.url(), "http", "ws", 1)+"/api/v1/workspaces/42/demo/terminal?cols=90&rows=30", &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
+		c.Write(ctx, websocket.MessageBinary, []byte("stty size; exit 5\r"))
+		var screen strings.Builder
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("terminal ended without exit message: %v; screen %q", err, screen.String())
+			}
+			if typ == websocket.MessageBinary {
+				screen.Write(b)
+				continue
+			}
+			var m gateway.TerminalMessage
+			json.Unmarshal(b, &m)
+			if m.Type != "exit" || m.Code == nil || *m.Code != 5 {
+				t.Fatalf("control message %s, want exit 5", b)
+			}
+			break
+		}
+		if !strings.Contains(screen.String(), "22 77") {
+			t.Fatalf("terminal output %q lacks resized size 22 77", screen.String())
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		_, body := userGet(t, g.url()+"/metrics", "", "")
 		for _, want := range []string{"ws_gateway_agents_connected 1", "ws_gateway_bytes_from_agent_total", `ws_gateway_auth_failures_total{reason="forbidden",who="user"}`} {
@@ -550,5 +584,3 @@ func TestPostStopHook(t *testing.T) {
 	}
 }
 
-var _ = bufio.NewReader
-var _ = json.Marshal
