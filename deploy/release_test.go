@@ -12,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/internal/testutil"
 )
 
@@ -146,5 +147,18 @@ func TestVersionStamped(t *testing.T) {
 	}
 	if root := testutil.RepoRoot(); bytes.Contains(data, []byte(root)) {
 		t.Errorf("the binary contains the checkout path %s: -trimpath did not apply", root)
+	}
+}
+
+// TestImageMatchesCompiler keeps the published image the one ws compile
+// delivers the agent from.
+func TestImageMatchesCompiler(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), ".goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _, _ := strings.Cut(compiler.DefaultAgentImage, ":")
+	if !bytes.Contains(data, []byte(`name_template: "`+repo+`:latest"`)) {
+		t.Errorf(".goreleaser.yaml does not publish %s:latest, the image ws compile uses (compiler.DefaultAgentImage)", repo)
 	}
 }

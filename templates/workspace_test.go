@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/internal/testutil/cischema"
 )
@@ -373,3 +374,12 @@ func keys[V any](m map[string]V) []string {
 }
 
 func sortedKeys(m map[string]string) []string { return keys(m) }
+
+// TestImageMatchesCompiler keeps the component's ws image the one ws
+// compile delivers the agent from (and goreleaser publishes).
+func TestImageMatchesCompiler(t *testing.T) {
+	c := workspaceComponent(t)
+	if got := fmt.Sprint(c.Inputs["ws_image"].Default); got != compiler.DefaultAgentImage {
+		t.Errorf("ws_image default %q, want compiler.DefaultAgentImage %q", got, compiler.DefaultAgentImage)
+	}
+}
