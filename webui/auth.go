@@ -129,16 +129,16 @@ func (ui *UI) sessionCookie() string {
 	// __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/,
 	// so no endpoint on a sibling subdomain can set or see it.
 	if ui.secure {
-		return "__Host-ws_session"
+		return "__Host-ws_web_session"
 	}
-	return "ws_session"
+	return "ws_web_session"
 }
 
 func (ui *UI) csrfCookie() string {
 	if ui.secure {
-		return "__Host-ws_csrf"
+		return "__Host-ws_web_csrf"
 	}
-	return "ws_csrf"
+	return "ws_web_csrf"
 }
 
 func (ui *UI) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, sameSite http.SameSite) {

@@ -20,14 +20,19 @@
 //
 // # Routes (relative to the mount path)
 //
-//	GET  /                          the workspace list (signs in first when needed)
-//	GET  /signin, POST /signin      sign in with a GitLab token (CSRF-checked form)
-//	GET  /signin/link/{token}       consume a link from [UI.MintLink]
-//	GET  /signin/oauth, /oauth/callback   GitLab OAuth with PKCE, when [Config.OAuth] is set
+//	GET  /                                 the workspace list (signs in first when needed)
+//	GET  /signin, POST /signin             sign in with a GitLab token (CSRF-checked form)
+//	GET  /signin/link/{token}              consume a link from [UI.MintLink]
+//	GET  /signin/oauth, /oauth/callback    GitLab OAuth with PKCE, when [Config.OAuth] is set
 //	POST /signout
-//	GET  /w/{project}/-/{name}      the terminal page; see [TerminalPath]
-//	GET  /w/{project}/-/{name}/tty  the terminal's WebSocket (Origin must match PublicURL)
-//	GET  /assets/...                the embedded, pre-built JS and CSS (webui/dist)
+//	GET  /terminal/{project}/-/{name}      the terminal page; see [TerminalPath]
+//	GET  /terminal/{project}/-/{name}/tty  the terminal's WebSocket (Origin must match PublicURL)
+//	GET  /assets/{file}                    the embedded, pre-built JS and CSS (webui/dist)
+//
+// None of these overlap the gateway's own routes (/healthz, /metrics, /login, /api/v1/...,
+// /w/...), so the gateway can register the UI as the fallback, mux.Handle("/", ui), and Go's
+// ServeMux still sends its more specific patterns to the gateway. Cookies are named
+// ws_web_* (__Host-ws_web_* with TLS) so they never clash with the gateway's ws_session.
 //
 // # Terminal WebSocket protocol
 //

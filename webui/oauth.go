@@ -46,9 +46,9 @@ const oauthTTL = 10 * time.Minute
 
 func (ui *UI) oauthCookie() string {
 	if ui.secure {
-		return "__Host-ws_oauth"
+		return "__Host-ws_web_oauth"
 	}
-	return "ws_oauth"
+	return "ws_web_oauth"
 }
 
 func (ui *UI) redirectURI() string {

@@ -148,7 +148,7 @@ func (ui *UI) routes() {
 	m.HandleFunc("GET /oauth/callback", ui.handleOAuthCallback)
 	m.HandleFunc("POST /signout", ui.handleSignOut)
 	m.HandleFunc("GET /assets/{file}", handleAsset)
-	m.HandleFunc("GET /w/{path...}", ui.requireUser(ui.handleWorkspace))
+	m.HandleFunc("GET /terminal/{path...}", ui.requireUser(ui.handleWorkspace))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		ui.message(w, r, http.StatusNotFound, "Page not found", "There is nothing at this address.")
 	})
@@ -201,7 +201,7 @@ func (ui *UI) path(p string) string { return ui.base + p }
 // pass it to [UI.MintLink] to send a user straight to the terminal.
 func TerminalPath(project, name string) string {
 	var b strings.Builder
-	b.WriteString("/w")
+	b.WriteString("/terminal")
 	for seg := range strings.SplitSeq(project, "/") {
 		b.WriteString("/" + url.PathEscape(seg))
 	}
@@ -251,7 +251,7 @@ func (ui *UI) handleList(w http.ResponseWriter, r *http.Request, s *session) {
 func (ui *UI) handleWorkspace(w http.ResponseWriter, r *http.Request, s *session) {
 	project, name, tty, ok := parseWorkspacePath(r.PathValue("path"))
 	if !ok {
-		ui.message(w, r, http.StatusNotFound, "Page not found", "A terminal address looks like /w/group/project/-/name.")
+		ui.message(w, r, http.StatusNotFound, "Page not found", "A terminal address looks like /terminal/group/project/-/name.")
 		return
 	}
 	if tty {

@@ -177,12 +177,12 @@ func TestLinkSignsInOnce(t *testing.T) {
 		t.Errorf("MintLink = %q, want it under %s/signin/link/", link, f.srv.URL)
 	}
 	resp, _ := get(t, link)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/w/grp/sub/app/-/demo" {
-		t.Fatalf("first GET = %d to %q, want 303 to /w/grp/sub/app/-/demo", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/terminal/grp/sub/app/-/demo" {
+		t.Fatalf("first GET = %d to %q, want 303 to /terminal/grp/sub/app/-/demo", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	sess := cookie(resp, "ws_session")
+	sess := cookie(resp, "ws_web_session")
 	if sess == nil {
-		t.Fatal("first GET set no ws_session cookie")
+		t.Fatal("first GET set no ws_web_session cookie")
 	}
 	resp, body := get(t, f.srv.URL+"/", sess)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Signed in as <strong>Alice A</strong>") {
@@ -190,8 +190,8 @@ func TestLinkSignsInOnce(t *testing.T) {
 	}
 
 	resp, body = get(t, link)
-	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") || cookie(resp, "ws_session") != nil {
-		t.Errorf("second GET = %d (cookie %v), want 410 'already used' and no cookie; body:\n%s", resp.StatusCode, cookie(resp, "ws_session"), body)
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "already used") || cookie(resp, "ws_web_session") != nil {
+		t.Errorf("second GET = %d (cookie %v), want 410 'already used' and no cookie; body:\n%s", resp.StatusCode, cookie(resp, "ws_web_session"), body)
 	}
 	resp, body = get(t, f.srv.URL+"/signin/link/made-up")
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "not valid") {
@@ -204,7 +204,7 @@ func TestLinkExpires(t *testing.T) {
 	link, _ := f.ui.MintLink(alice, "/")
 	f.now = f.now.Add(2*time.Minute + time.Second)
 	resp, body := get(t, link)
-	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") || cookie(resp, "ws_session") != nil {
+	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") || cookie(resp, "ws_web_session") != nil {
 		t.Errorf("GET after 2m1s = %d, want 410 'expired' without a cookie; body:\n%s", resp.StatusCode, body)
 	}
 }
@@ -224,8 +224,8 @@ func TestCookieFlags(t *testing.T) {
 		secure bool
 		want   string
 	}{
-		{"http", false, "ws_session"},
-		{"tls", true, "__Host-ws_session"},
+		{"http", false, "ws_web_session"},
+		{"tls", true, "__Host-ws_web_session"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, "", func(c *Config) { c.Secure = tc.secure })
@@ -244,11 +244,11 @@ func TestCookieFlags(t *testing.T) {
 
 func TestSignedOutIsRedirected(t *testing.T) {
 	f := newFixture(t, "", nil)
-	resp, _ := get(t, f.srv.URL+"/w/grp/app/-/demo")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2Fw%2Fgrp%2Fapp%2F-%2Fdemo" {
+	resp, _ := get(t, f.srv.URL+"/terminal/grp/app/-/demo")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/signin?next=%2Fterminal%2Fgrp%2Fapp%2F-%2Fdemo" {
 		t.Errorf("GET terminal page signed out = %d to %q, want 303 to the sign-in page with next", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, _ = get(t, f.srv.URL+"/w/grp/app/-/demo/tty")
+	resp, _ = get(t, f.srv.URL+"/terminal/grp/app/-/demo/tty")
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET terminal socket signed out = %d, want 401", resp.StatusCode)
 	}
@@ -267,7 +267,7 @@ func TestListPage(t *testing.T) {
 		`<span class="badge ok">running</span>`,
 		`>2h 0m</time>`,
 		`<a href="https://8080-demo.ws.example.com/">web</a>`,
-		`href="/w/grp/app/-/demo"`,
+		`href="/terminal/grp/app/-/demo"`,
 		`<a href="#ZgotmplZ">evil</a>`, // html/template defused the javascript: URL
 		`@alice`,
 	} {
@@ -283,8 +283,8 @@ func TestListPage(t *testing.T) {
 // tokenForm fetches the sign-in page and returns its CSRF cookie and form token.
 func tokenForm(t *testing.T, f *fixture) (*http.Cookie, string) {
 	t.Helper()
-	resp, body := get(t, f.srv.URL+"/signin?next=/w/grp/app/-/demo")
-	c := cookie(resp, "ws_csrf")
+	resp, body := get(t, f.srv.URL+"/signin?next=/terminal/grp/app/-/demo")
+	c := cookie(resp, "ws_web_csrf")
 	_, rest, ok := strings.Cut(body, `name="csrf" value="`)
 	if c == nil || !ok {
 		t.Fatalf("sign-in page has no CSRF cookie or field; body:\n%s", body)
@@ -315,7 +315,7 @@ func TestTokenSignIn(t *testing.T) {
 	f := newFixture(t, "", nil)
 	csrf, tok := tokenForm(t, f)
 	form := func(csrf, token string) url.Values {
-		return url.Values{"csrf": {csrf}, "token": {token}, "next": {"/w/grp/app/-/demo"}}
+		return url.Values{"csrf": {csrf}, "token": {token}, "next": {"/terminal/grp/app/-/demo"}}
 	}
 	if r := postForm(t, f, "/signin", f.srv.URL, form("forged", "good-token"), csrf); r.StatusCode != http.StatusForbidden {
 		t.Errorf("POST with a wrong CSRF token = %d, want 403", r.StatusCode)
@@ -326,11 +326,11 @@ func TestTokenSignIn(t *testing.T) {
 	if r := postForm(t, f, "/signin", "https://evil.example", form(tok, "good-token"), csrf); r.StatusCode != http.StatusForbidden {
 		t.Errorf("POST from another origin = %d, want 403", r.StatusCode)
 	}
-	if r := postForm(t, f, "/signin", f.srv.URL, form(tok, "secret-bad-token"), csrf); r.StatusCode != http.StatusUnauthorized || cookie(r, "ws_session") != nil {
+	if r := postForm(t, f, "/signin", f.srv.URL, form(tok, "secret-bad-token"), csrf); r.StatusCode != http.StatusUnauthorized || cookie(r, "ws_web_session") != nil {
 		t.Errorf("POST with a rejected token = %d, want 401 and no session", r.StatusCode)
 	}
 	r := postForm(t, f, "/signin", f.srv.URL, form(tok, "good-token"), csrf)
-	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/w/grp/app/-/demo" || cookie(r, "ws_session") == nil {
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/terminal/grp/app/-/demo" || cookie(r, "ws_web_session") == nil {
 		t.Errorf("POST with a good token = %d to %q, want 303 to next with a session", r.StatusCode, r.Header.Get("Location"))
 	}
 	if got := f.b.tokens; len(got) != 2 {
@@ -402,7 +402,7 @@ func TestTerminalOriginChecked(t *testing.T) {
 	f := newFixture(t, "", nil)
 	sess := f.signIn(t)
 	for _, origin := range []string{"", "https://evil.example", "https" + strings.TrimPrefix(f.srv.URL, "http")} {
-		_, resp, err := f.dial(t, "/w/grp/app/-/demo/tty", origin, sess)
+		_, resp, err := f.dial(t, "/terminal/grp/app/-/demo/tty", origin, sess)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("dial with Origin %q: err %v, want 403", origin, err)
 		}
@@ -410,7 +410,7 @@ func TestTerminalOriginChecked(t *testing.T) {
 	if len(f.b.opened) != 0 {
 		t.Errorf("OpenTerminal calls = %q, want none for refused origins", f.b.opened)
 	}
-	if _, _, err := f.dial(t, "/w/grp/app/-/demo/tty", f.srv.URL, sess); err != nil {
+	if _, _, err := f.dial(t, "/terminal/grp/app/-/demo/tty", f.srv.URL, sess); err != nil {
 		t.Errorf("dial with Origin %s: %v, want success", f.srv.URL, err)
 	}
 }
@@ -430,7 +430,7 @@ func TestTerminalBridge(t *testing.T) {
 	f := newFixture(t, "", nil)
 	term := f.b.term
 	term.code = 3
-	c, _, err := f.dial(t, "/w/grp/sub/app/-/demo/tty?cols=120&rows=40", f.srv.URL, f.signIn(t))
+	c, _, err := f.dial(t, "/terminal/grp/sub/app/-/demo/tty?cols=120&rows=40", f.srv.URL, f.signIn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +464,7 @@ func TestTerminalBridge(t *testing.T) {
 func TestTerminalEndsWhenWorkspaceStops(t *testing.T) {
 	f := newFixture(t, "", nil)
 	f.b.term.waitErr = fmt.Errorf("tunnel closed: %w", ErrUnavailable)
-	c, _, err := f.dial(t, "/w/grp/app/-/demo/tty", f.srv.URL, f.signIn(t))
+	c, _, err := f.dial(t, "/terminal/grp/app/-/demo/tty", f.srv.URL, f.signIn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +490,7 @@ func TestTerminalOpenErrors(t *testing.T) {
 		t.Run(tc.reason, func(t *testing.T) {
 			f := newFixture(t, "", nil)
 			f.b.openErr = tc.err
-			c, _, err := f.dial(t, "/w/grp/app/-/demo/tty", f.srv.URL, f.signIn(t))
+			c, _, err := f.dial(t, "/terminal/grp/app/-/demo/tty", f.srv.URL, f.signIn(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -513,11 +513,11 @@ func TestMountedUnderPath(t *testing.T) {
 		t.Errorf("MintLink = %q, want it under /ui", link)
 	}
 	resp, _ := get(t, link)
-	if resp.Header.Get("Location") != "/ui/w/grp/app/-/demo" {
-		t.Errorf("link redirects to %q, want /ui/w/grp/app/-/demo", resp.Header.Get("Location"))
+	if resp.Header.Get("Location") != "/ui/terminal/grp/app/-/demo" {
+		t.Errorf("link redirects to %q, want /ui/terminal/grp/app/-/demo", resp.Header.Get("Location"))
 	}
-	_, body := get(t, f.srv.URL+"/ui/w/grp/app/-/demo", cookie(resp, "ws_session"))
-	if !strings.Contains(body, `data-socket="/ui/w/grp/app/-/demo/tty"`) || !strings.Contains(body, `src="/ui/assets/app.js?v=`) {
+	_, body := get(t, f.srv.URL+"/ui/terminal/grp/app/-/demo", cookie(resp, "ws_web_session"))
+	if !strings.Contains(body, `data-socket="/ui/terminal/grp/app/-/demo/tty"`) || !strings.Contains(body, `src="/ui/assets/app.js?v=`) {
 		t.Errorf("terminal page lacks /ui paths:\n%s", body)
 	}
 	if resp, _ := get(t, f.srv.URL+"/uix/"); resp.StatusCode != http.StatusNotFound {
@@ -546,11 +546,11 @@ func TestOAuthPKCE(t *testing.T) {
 	defer gitlab.Close()
 	f := newFixture(t, "", func(c *Config) { c.OAuth = &OAuthConfig{GitLabURL: gitlab.URL, ClientID: "app-id"} })
 
-	resp, _ := get(t, f.srv.URL+"/signin/oauth?next=/w/grp/app/-/demo")
+	resp, _ := get(t, f.srv.URL+"/signin/oauth?next=/terminal/grp/app/-/demo")
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	q := loc.Query()
 	challenge = q.Get("code_challenge")
-	state := cookie(resp, "ws_oauth")
+	state := cookie(resp, "ws_web_oauth")
 	if resp.StatusCode != http.StatusSeeOther || loc.Path != "/oauth/authorize" || q.Get("code_challenge_method") != "S256" ||
 		q.Get("redirect_uri") != f.srv.URL+"/oauth/callback" || q.Get("scope") != "read_user" || state == nil || q.Get("state") != state.Value {
 		t.Fatalf("GET /signin/oauth = %d to %s (state cookie %v)", resp.StatusCode, loc, state)
@@ -561,11 +561,11 @@ func TestOAuthPKCE(t *testing.T) {
 		t.Errorf("callback without the state cookie = %d, want 400", resp.StatusCode)
 	}
 	// That attempt used up the state; start again.
-	resp, _ = get(t, f.srv.URL+"/signin/oauth?next=/w/grp/app/-/demo")
+	resp, _ = get(t, f.srv.URL+"/signin/oauth?next=/terminal/grp/app/-/demo")
 	loc, _ = url.Parse(resp.Header.Get("Location"))
-	challenge, state = loc.Query().Get("code_challenge"), cookie(resp, "ws_oauth")
+	challenge, state = loc.Query().Get("code_challenge"), cookie(resp, "ws_web_oauth")
 	resp, body := get(t, f.srv.URL+"/oauth/callback?code=the-code&state="+url.QueryEscape(state.Value), state)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/w/grp/app/-/demo" || cookie(resp, "ws_session") == nil {
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/terminal/grp/app/-/demo" || cookie(resp, "ws_web_session") == nil {
 		t.Errorf("callback = %d to %q, want 303 to next with a session; body:\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	// Replaying the callback fails: the state is single-use.

@@ -15,7 +15,7 @@ const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 assert.ok(out && devserverBin, 'run through run.sh: WS_OUT and WS_DEVSERVER must be set');
 
 let server, base, control, context, page, profile, firstLink;
-const terminalPath = '/w/demo/app/-/demo';
+const terminalPath = '/terminal/demo/app/-/demo';
 
 async function ctl(what) {
   const resp = await fetch(control + what, { method: 'POST' });
