@@ -23,7 +23,7 @@ var (
 
 // User is a GitLab user, as [Backend.UserFromToken] found it.
 type User struct {
-	ID       int
+	ID       int64  // GitLab user ID (int64, as in GitLab's API client)
 	Username string // GitLab username, without the @
 	Name     string // display name
 }
