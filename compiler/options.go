@@ -36,8 +36,13 @@ const (
 // devfile's ws/* attributes, then to documented defaults. Flags win over
 // attributes because the command fills Options from flags.
 type Options struct {
-	// Name is the workspace name (branch ws/<name>); default: metadata.name.
+	// Name is the workspace name (branch ws/<name>); default: the ws/name
+	// attribute, then metadata.name, then DefaultName.
 	Name string
+	// DefaultName is the name used when neither Name, ws/name nor
+	// metadata.name gives one; pipeline.CompileFile sets it from the name
+	// of the directory holding the devfile (usually the repository).
+	DefaultName string
 	// Tags select the runner (job tags).
 	Tags []string
 	// Timeout is the job's hard cap, e.g. "4h" or "90m".

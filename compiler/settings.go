@@ -78,9 +78,12 @@ func (c *compiler) settings() settings {
 	if name == "" {
 		name, namePath = sanitizeName(c.df.Metadata.Name), "metadata.name"
 	}
+	if name == "" {
+		name = sanitizeName(c.opts.DefaultName)
+	}
 	switch {
 	case name == "":
-		c.errorf("metadata.name", "name-required", "set metadata.name in the devfile or pass --name", "the workspace needs a name")
+		c.errorf("metadata.name", "name-required", "set metadata.name in the devfile or pass --name", "the workspace needs a name and none could be derived")
 	case !nameRE.MatchString(name):
 		c.errorf(namePath, "invalid-name", "use lowercase letters, digits and '-', at most 63 characters",
 			"workspace name %q is not valid", name)

@@ -113,6 +113,10 @@ func CompileFile(dir, path string, opts compiler.Options, options ...Option) (*R
 	if opts.SourceFile == "" {
 		opts.SourceFile = display
 	}
+	if opts.DefaultName == "" {
+		// The directory holding the devfile is usually the repository.
+		opts.DefaultName = filepath.Base(filepath.Dir(full))
+	}
 	lo := schema.Options{Vars: opts.Vars, ReadFile: readLimited, Fetch: s.fetch}
 	df, diags := schema.LoadBytes(display, filepath.Dir(full), data, lo)
 	res.Diags = diags
