@@ -66,6 +66,7 @@ type Service struct {
 // Environment is the job's environment keyword.
 type Environment struct {
 	Name       string `yaml:"name"`
+	URL        string `yaml:"url,omitempty"`
 	Action     string `yaml:"action,omitempty"`
 	OnStop     string `yaml:"on_stop,omitempty"`
 	AutoStopIn string `yaml:"auto_stop_in,omitempty"`

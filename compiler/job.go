@@ -47,6 +47,11 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 			AutoStopIn: gitlabDuration(c.set.timeoutMin),
 		},
 	}
+	if c.set.gateway != "" {
+		// GitLab's "Open" button on the environment leads to the workspace's
+		// web terminal on the gateway (webui.TerminalPath with the project id).
+		job.Environment.URL = c.set.gateway + "/terminal/$CI_PROJECT_ID/-/" + c.set.name
+	}
 
 	// Our own variables first, then resources, then the devfile's env.
 	c.agentVars(&job)
