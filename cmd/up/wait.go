@@ -36,7 +36,9 @@ var NewAgentProbe = func(s config.Settings) AgentProbe {
 }
 
 // httpProbe asks GET <gateway>/api/v1/workspaces/<project>/<name>, which
-// answers {"connected": true|false}; 404 or 405 means no such endpoint.
+// answers {"connected": true|false, ...} once the agent is connected and
+// 404 {"error":"not_found"} before; a 404 without that body or a 405
+// means the gateway has no such endpoint.
 type httpProbe struct {
 	base, token string
 	hc          *http.Client
@@ -54,7 +56,19 @@ func (h *httpProbe) Connected(ctx context.Context, project, name string) (bool, 
 		return false, fmt.Errorf("ask gateway %s: %w", h.base, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+	if resp.StatusCode == http.StatusNotFound {
+		// The ws gateway answers 404 with a JSON error body while no agent
+		// of this workspace is connected yet; anything else without that
+		// body has no such endpoint.
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e) == nil && e.Error == "not_found" {
+			return false, nil
+		}
+		return false, ErrProbeUnsupported
+	}
+	if resp.StatusCode == http.StatusMethodNotAllowed {
 		return false, ErrProbeUnsupported
 	}
 	if resp.StatusCode != http.StatusOK {
