@@ -48,7 +48,7 @@ mean_ms() {
 		json=$(mktemp)
 		hyperfine -N --style none --warmup 3 --runs "$RUNS" --export-json "$json" "$(printf '%q ' "$@")" >/dev/null
 		# The first "mean" in the export is the only command's mean, in seconds.
-		grep -m1 '"mean"' "$json" | tr -dc '0-9.e-' | awk '{printf "%.3f", $1 * 1000}'
+		grep -m1 '"mean"' "$json" | sed -E 's/.*"mean": *([0-9.eE+-]+).*/\1/' | awk '{printf "%.3f", $1 * 1000}'
 		rm -f "$json"
 	else
 		local i start end
