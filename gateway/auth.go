@@ -167,7 +167,7 @@ func (a *auth) verify(ctx context.Context, tok string) (*gitlab.UserIdentity, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	id, err := gitlab.VerifyUserToken(ctx, a.s.cfg.GitLabURL, a.s.cfg.HTTPClient, tok)
+	id, err := a.s.cfg.Auth.User(ctx, tok)
 	if err != nil {
 		if errors.Is(err, gitlab.ErrTokenInvalid) {
 			return nil, errBadToken
@@ -229,7 +229,7 @@ func (a *auth) mayAttach(ctx context.Context, u *user, ac *agentConn) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	lvl, err := gitlab.ProjectAccessLevel(ctx, a.s.cfg.GitLabURL, a.s.cfg.HTTPClient, u.token, ac.projectID, u.ID)
+	lvl, err := a.s.cfg.Auth.AccessLevel(ctx, u.token, ac.projectID, u.ID)
 	if err != nil || lvl < 40 {
 		return false
 	}

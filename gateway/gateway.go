@@ -27,8 +27,12 @@ import (
 
 // Config configures a gateway.
 type Config struct {
-	// GitLabURL is the GitLab instance that issues job and user tokens.
+	// GitLabURL is the GitLab instance that issues job and user tokens;
+	// required unless Auth is set.
 	GitLabURL string
+	// Auth verifies agents' and users' tokens (default: GitLabAuth for
+	// GitLabURL with HTTPClient).
+	Auth Authenticator
 	// PublicURL is the gateway's own external URL (https://ws.example.com).
 	PublicURL string
 	// EndpointDomain is the wildcard DNS domain of host-based endpoint
@@ -75,7 +79,7 @@ type Server struct {
 
 // New returns a gateway for cfg.
 func New(cfg Config) (*Server, error) {
-	if cfg.GitLabURL == "" {
+	if cfg.GitLabURL == "" && cfg.Auth == nil {
 		return nil, errors.New("gateway: GitLab URL is required")
 	}
 	if cfg.PublicURL == "" {
@@ -91,6 +95,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.EndpointDomain = strings.ToLower(strings.TrimPrefix(cfg.EndpointDomain, "*."))
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = GitLabAuth{URL: cfg.GitLabURL, HTTP: cfg.HTTPClient}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -214,7 +221,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	job, err := gitlab.VerifyJobToken(ctx, s.cfg.GitLabURL, s.cfg.HTTPClient, tok)
+	job, err := s.cfg.Auth.Job(ctx, tok)
 	cancel()
 	if err != nil {
 		if errors.Is(err, gitlab.ErrTokenInvalid) {
