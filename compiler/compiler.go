@@ -87,6 +87,9 @@ func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.L
 		Workflow: &ci.Workflow{Rules: []ci.Rule{
 			{If: `$CI_PIPELINE_SOURCE == "api"`},
 			{If: `$CI_PIPELINE_SOURCE == "web"`},
+			// The CI template (templates/workspace.yml) starts the compiled
+			// job as a dynamic child pipeline.
+			{If: `$CI_PIPELINE_SOURCE == "parent_pipeline"`},
 		}},
 	}
 	if len(c.prepJobs) == 0 {

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -60,27 +59,6 @@ func compileBytes(t *testing.T, data []byte) fuzzResult {
 	return r
 }
 
-// libraryOrderOnly reports whether a and b differ only in the order of the
-// parts of invalid-devfile messages (compared as multisets of words) and in
-// the position and path derived from them.
-func libraryOrderOnly(a, b diag.List) bool {
-	canon := func(l diag.List) []string {
-		var out []string
-		for _, d := range l {
-			if d.Code != "invalid-devfile" {
-				out = append(out, d.String())
-				continue
-			}
-			words := strings.Fields(d.Summary)
-			slices.Sort(words)
-			out = append(out, d.Severity.String()+" "+strings.Join(words, " "))
-		}
-		slices.Sort(out)
-		return out
-	}
-	return slices.Equal(canon(a), canon(b))
-}
-
 func diagText(l diag.List) string {
 	var b strings.Builder
 	_ = l.WriteText(&b)
@@ -122,13 +100,6 @@ func FuzzCompile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a := compileBytes(t, data)
 		b := compileBytes(t, data)
-		if bytes.Equal(a.yaml, b.yaml) && bytes.Equal(a.plan, b.plan) && a.diags != b.diags && libraryOrderOnly(a.list, b.list) {
-			// TODO(bench/corpus owner): remove once schema/ orders the
-			// devfile library's multi-line validation errors (the library
-			// builds them from map iteration, so line order and the
-			// position taken from the first line vary between runs).
-			t.Skipf("known bug: invalid-devfile diagnostics vary in order between runs:\n%s\n%s", a.diags, b.diags)
-		}
 		if !bytes.Equal(a.yaml, b.yaml) || a.diags != b.diags || !bytes.Equal(a.plan, b.plan) {
 			t.Fatalf("compiling twice differs:\nfirst YAML:\n%s\nsecond YAML:\n%s\nfirst diagnostics:\n%s\nsecond diagnostics:\n%s",
 				a.yaml, b.yaml, a.diags, b.diags)

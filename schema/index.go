@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -15,11 +16,14 @@ type Index struct {
 	File string
 	root *yaml.Node // the top-level mapping; nil when the file is empty
 	pos  map[string]diag.Pos
+	vals map[string]string // scalar values by path
+	// paths in document order, for deterministic searches.
+	order []string
 }
 
 // NewIndex builds the index of an already-parsed YAML document.
 func NewIndex(file string, doc *yaml.Node) *Index {
-	ix := &Index{File: file, pos: map[string]diag.Pos{}}
+	ix := &Index{File: file, pos: map[string]diag.Pos{}, vals: map[string]string{}}
 	if doc != nil && doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
 		ix.root = doc.Content[0]
 		ix.pos[""] = ix.at(ix.root)
@@ -40,15 +44,21 @@ func (ix *Index) walk(path string, n *yaml.Node) {
 			p := Key(path, k.Value)
 			if v.Kind == yaml.ScalarNode || v.Kind == yaml.AliasNode {
 				ix.pos[p] = ix.at(v)
+				ix.vals[p] = v.Value
 			} else {
 				ix.pos[p] = ix.at(k)
 			}
+			ix.order = append(ix.order, p)
 			ix.walk(p, v)
 		}
 	case yaml.SequenceNode:
 		for i, v := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
 			ix.pos[p] = ix.at(v)
+			if v.Kind == yaml.ScalarNode {
+				ix.vals[p] = v.Value
+			}
+			ix.order = append(ix.order, p)
 			ix.walk(p, v)
 		}
 	}
@@ -141,4 +151,20 @@ func (ix *Index) Find(list, field, value string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// FindValues returns, in document order, the paths matching pattern whose
+// scalar value is value; for example every endpoint named "http":
+// FindValues(`^components\[\d+\]\.\w+\.endpoints\[\d+\]\.name$`, "http").
+func (ix *Index) FindValues(pattern *regexp.Regexp, value string) []string {
+	if ix == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range ix.order {
+		if v, ok := ix.vals[p]; ok && v == value && pattern.MatchString(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -2,11 +2,14 @@ package schema
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -121,5 +124,27 @@ func TestNoFileWrites(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("loading wrote files next to the devfile (the library copies parent dirs): %v", entries)
+	}
+}
+
+// The devfile library joins some errors in map order; the diagnostics
+// built from them must not change between runs (determinism).
+func TestLibraryErrorsAreDeterministic(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("schemaVersion: 2.2.0\nmetadata: {name: x}\ncomponents:\n")
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		fmt.Fprintf(&src, "  - name: %s\n    container:\n      image: busybox\n      volumeMounts:\n        - {name: missing-%s, path: /m}\n", n, n)
+	}
+	var first string
+	for i := 0; i < 20; i++ {
+		_, diags := LoadBytes("f.yaml", t.TempDir(), []byte(src.String()), Options{})
+		var b strings.Builder
+		require.NoError(t, diags.WriteText(&b))
+		if i == 0 {
+			first = b.String()
+			assert.Equal(t, 5, strings.Count(first, "names no volume component"), first)
+			continue
+		}
+		require.Equal(t, first, b.String(), "run %d differs", i)
 	}
 }

@@ -43,6 +43,14 @@ var (
 	commandRE          = regexp.MustCompile(`(?:the command|command:?|commands?) "?([A-Za-z0-9][A-Za-z0-9._-]*)"?`)
 	volumeRE           = regexp.MustCompile(`the volume "([^"]+)"`)
 	eventRE            = regexp.MustCompile(`^(preStart|postStart|preStop|postStop) type events are invalid`)
+	volumeMountRE      = regexp.MustCompile(`volume mount (\S+) belonging to the container component (\S+)`)
+	dupEndpointNameRE  = regexp.MustCompile(`^devfile contains multiple endpoint entries with same name: (\S+)$`)
+	dupTargetPortRE    = regexp.MustCompile(`^devfile contains multiple containers with same endpoint targetPort: (\d+)$`)
+	checkoutRemoteRE   = regexp.MustCompile(`^unable to find the checkout remote (\S+) in the remotes for (project|starterProject) (\S+)$`)
+	dupKeyRE           = regexp.MustCompile(`^duplicate key: (\S+)$`)
+	entryKeyPath       = regexp.MustCompile(`^(components\[\d+\]\.name|commands\[\d+\]\.id|projects\[\d+\]\.name|starterProjects\[\d+\]\.name)$`)
+	endpointNamePath   = regexp.MustCompile(`^components\[\d+\]\.\w+\.endpoints\[\d+\]\.name$`)
+	endpointPortPath   = regexp.MustCompile(`^components\[\d+\]\.\w+\.endpoints\[\d+\]\.targetPort$`)
 )
 
 // translate turns an error of the devfile library into positioned
@@ -62,6 +70,22 @@ func translate(ix *Index, err error, code string) diag.List {
 			continue
 		}
 		msg = strings.Join(strings.Fields(msg), " ")
+		if mounts := volumeMountRE.FindAllStringSubmatch(msg, -1); len(mounts) > 0 {
+			// One message lists every missing mount, in map order; give
+			// each its own diagnostic at its volumeMounts entry.
+			for _, m := range mounts {
+				path, _ := ix.Find("components", "name", m[2])
+				if path != "" {
+					if ps := ix.FindValues(regexp.MustCompile(`^`+regexp.QuoteMeta(path)+`\.container\.volumeMounts\[\d+\]\.name$`), m[1]); len(ps) > 0 {
+						path = Parent(ps[0])
+					}
+				}
+				out = append(out, diag.Diagnostic{Severity: diag.Error, Pos: ix.Pos(path), Path: path, Code: code,
+					Summary: fmt.Sprintf("volume mount %s of container %s names no volume component", m[1], m[2]),
+					Hint:    fmt.Sprintf("add a volume component named %s, or remove the mount", m[1])})
+			}
+			continue
+		}
 		path := locate(ix, msg)
 		d := diag.Diagnostic{Severity: diag.Error, Pos: ix.Pos(path), Path: path, Summary: msg, Code: code}
 		if m := yamlLineRE.FindStringSubmatch(msg); m != nil && strings.Contains(msg, "yaml") {
@@ -125,6 +149,33 @@ func schemaPath(field string) string {
 // locate finds the data path a library message is about, from the
 // component, command, volume or event it names.
 func locate(ix *Index, msg string) string {
+	if m := dupEndpointNameRE.FindStringSubmatch(msg); m != nil {
+		if ps := ix.FindValues(endpointNamePath, m[1]); len(ps) > 1 {
+			return Parent(ps[1]) // the first duplicate
+		}
+	}
+	if m := dupKeyRE.FindStringSubmatch(msg); m != nil {
+		if ps := ix.FindValues(entryKeyPath, m[1]); len(ps) > 1 {
+			return Parent(ps[1])
+		}
+	}
+	if m := dupTargetPortRE.FindStringSubmatch(msg); m != nil {
+		if ps := ix.FindValues(endpointPortPath, m[1]); len(ps) > 1 {
+			return ps[1]
+		}
+	}
+	if m := checkoutRemoteRE.FindStringSubmatch(msg); m != nil {
+		list := "projects"
+		if m[2] == "starterProject" {
+			list = "starterProjects"
+		}
+		if p, ok := ix.Find(list, "name", m[3]); ok {
+			if ix.Has(p + ".git.checkoutFrom.remote") {
+				return p + ".git.checkoutFrom.remote"
+			}
+			return p
+		}
+	}
 	if m := eventRE.FindStringSubmatch(msg); m != nil {
 		if n := ix.Node("events"); n != nil {
 			return "events." + m[1]
@@ -135,17 +186,29 @@ func locate(ix *Index, msg string) string {
 			return p
 		}
 	}
+	// The library lists several entities in map order: take the one that
+	// comes first in the file, so the position does not change between runs.
+	best, bestPos := "", diag.Pos{}
+	consider := func(p string) {
+		pos := ix.Pos(p)
+		if best == "" || pos.Line < bestPos.Line || (pos.Line == bestPos.Line && pos.Col < bestPos.Col) {
+			best, bestPos = p, pos
+		}
+	}
 	for _, m := range commandRE.FindAllStringSubmatch(msg, -1) {
 		if p, ok := ix.Find("commands", "id", m[1]); ok {
-			return p
+			consider(p)
 		}
+	}
+	if best != "" {
+		return best
 	}
 	for _, m := range componentRE.FindAllStringSubmatch(msg, -1) {
 		if p, ok := ix.Find("components", "name", m[1]); ok {
-			return p
+			consider(p)
 		}
 	}
-	return ""
+	return best
 }
 
 func variableWarnings(ix *Index, w variables.VariableWarning) diag.List {
