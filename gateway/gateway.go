@@ -59,6 +59,14 @@ type Config struct {
 	// answered 429 (defaults 20 per minute).
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
+	// TLS says the gateway itself serves TLS: the web page's cookies are then Secure even
+	// when PublicURL says http.
+	TLS bool
+	// OAuthClientID (and OAuthClientSecret, for a confidential application) enable "Sign in
+	// with GitLab" on the web page: a GitLab application with redirect URI
+	// PublicURL/oauth/callback and scope read_user. Empty leaves tokens and links.
+	OAuthClientID     string
+	OAuthClientSecret string
 }
 
 // Server is a gateway.
@@ -71,6 +79,7 @@ type Server struct {
 	m        *metrics
 	mux      *http.ServeMux
 	proxy    *proxy
+	web      *webState // the web page (webui.go)
 	draining atomic.Bool
 
 	mu      sync.Mutex
@@ -121,7 +130,6 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+tunnel.AgentPath, s.handleAgent)
-	mux.HandleFunc("GET /login", s.handleLoginPage)
 	mux.HandleFunc("POST /api/v1/session", s.handleSessionCreate)
 	mux.HandleFunc("DELETE /api/v1/session", s.handleSessionDelete)
 	mux.HandleFunc("GET /api/v1/workspaces", s.handleList)
@@ -132,6 +140,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/w/{project}/{name}/{port}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, r.URL.EscapedPath()+"/", http.StatusMovedPermanently)
 	})
+	if err := s.mountWebUI(mux); err != nil { // the web page, GET /login and POST /api/v1/links
+		return nil, err
+	}
 	s.mux = mux
 	return s, nil
 }

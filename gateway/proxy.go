@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -170,30 +169,15 @@ func stripCredentials(out *http.Request, u *user) {
 	cookies := out.Cookies()
 	out.Header.Del("Cookie")
 	for _, c := range cookies {
-		if c.Name != SessionCookie {
+		// The web page's cookies (ws_web_*, __Host-ws_web_* with TLS) reach path-based
+		// endpoint URLs on the gateway's host too.
+		if c.Name != SessionCookie && !strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), "ws_web_") {
 			out.AddCookie(c)
 		}
 	}
 }
 
-// ---- browser sign-in ----
-
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>ws gateway: sign in</title></head>
-<body><h1>Sign in to the ws gateway</h1>
-<form method="post" action="/api/v1/session">
-<p><label>GitLab personal access token (scope read_user or api):
-<input type="password" name="token" autocomplete="off" required></label></p>
-<input type="hidden" name="next" value="{{.}}">
-<p><button type="submit">Sign in</button></p>
-</form></body></html>
-`))
-
-func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("X-Frame-Options", "DENY")
-	_ = loginPage.Execute(w, r.URL.Query().Get("next"))
-}
+// ---- browser sign-in (the page is the web UI's /signin; see handleLogin) ----
 
 // handleSessionCreate exchanges a GitLab token (form field or JSON
 // {"token":...}) for a session cookie valid on the gateway and on the

@@ -31,6 +31,7 @@ type JobIdentity struct {
 type UserIdentity struct {
 	ID       int64
 	Username string
+	Name     string // display name
 }
 
 // VerifyJobToken asks GitLab which job owns token (GET /api/v4/job with the
@@ -80,7 +81,21 @@ func VerifyUserToken(ctx context.Context, baseURL string, hc *http.Client, token
 	if err != nil {
 		return nil, classify("GET /user", resp, err)
 	}
-	return &UserIdentity{ID: u.ID, Username: u.Username}, nil
+	return &UserIdentity{ID: u.ID, Username: u.Username, Name: u.Name}, nil
+}
+
+// VerifyBearerToken is VerifyUserToken with the token sent as "Authorization: Bearer", which
+// GitLab accepts for OAuth access tokens as well as personal, project and group access tokens.
+func VerifyBearerToken(ctx context.Context, baseURL string, hc *http.Client, token string) (*UserIdentity, error) {
+	c, err := gl.NewOAuthClient(token, clientOptions(baseURL, hc)...)
+	if err != nil {
+		return nil, fmt.Errorf("gitlab client: %w", err)
+	}
+	u, resp, err := c.Users.CurrentUser(gl.WithContext(ctx))
+	if err != nil {
+		return nil, classify("GET /user", resp, err)
+	}
+	return &UserIdentity{ID: u.ID, Username: u.Username, Name: u.Name}, nil
 }
 
 // ProjectAccessLevel returns the access level (30 developer, 40 maintainer,

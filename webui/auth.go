@@ -173,6 +173,16 @@ func (ui *UI) session(r *http.Request) (*session, bool) {
 	return s, true
 }
 
+// SignedIn returns the user whose live session r carries, if any. The gateway uses it to
+// let a browser that signed in here also reach workspace endpoint URLs.
+func (ui *UI) SignedIn(r *http.Request) (User, bool) {
+	s, ok := ui.session(r)
+	if !ok {
+		return User{}, false
+	}
+	return s.user, true
+}
+
 // startSession signs the browser in as u, replacing any session it had.
 func (ui *UI) startSession(w http.ResponseWriter, r *http.Request, u User) {
 	id := secret()

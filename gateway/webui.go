@@ -1,0 +1,395 @@
+package gateway
+
+// The web terminal page (package webui), mounted as the gateway's fallback handler, and the
+// gateway side of its sign-in: POST /api/v1/links for 'ws open', and GET /login, which turns
+// a web sign-in into the ws_session cookie that endpoint URLs need.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/tunnel"
+	"github.com/ws-dev/ws/webui"
+)
+
+// webState is the gateway's part of the web page.
+type webState struct {
+	ui *webui.UI
+
+	mu sync.Mutex
+	// tokens keeps, only with AllowMaintainers, the last verified token of each user who
+	// signed in to the page or minted a link, so the maintainers rule can ask GitLab about
+	// project membership when that user opens someone else's terminal. Never logged.
+	tokens map[int64]webToken
+}
+
+type webToken struct {
+	tok     string
+	expires time.Time
+}
+
+type clientIPKey struct{}
+
+// mountWebUI creates the web page and registers it and its gateway routes on mux.
+func (s *Server) mountWebUI(mux *http.ServeMux) error {
+	var oauth *webui.OAuthConfig
+	if s.cfg.OAuthClientID != "" {
+		oauth = &webui.OAuthConfig{GitLabURL: s.cfg.GitLabURL, ClientID: s.cfg.OAuthClientID, ClientSecret: s.cfg.OAuthClientSecret}
+	}
+	ui, err := webui.New(webui.Config{
+		PublicURL:  s.public.String(),
+		Secure:     s.cfg.TLS,
+		SessionTTL: s.cfg.SessionTTL,
+		OAuth:      oauth,
+		HTTPClient: s.cfg.HTTPClient,
+		Logger:     s.log,
+	}, webBackend{s})
+	if err != nil {
+		return fmt.Errorf("gateway: web page: %w", err)
+	}
+	s.web = &webState{ui: ui, tokens: map[int64]webToken{}}
+	mux.HandleFunc("POST /api/v1/links", s.handleLinkCreate)
+	mux.HandleFunc("GET /login", s.handleLogin)
+	// The UI is the fallback: ServeMux still routes /api/v1/..., /w/..., /healthz and
+	// /metrics to the gateway. There is no access log; keep it that way for /signin/link/
+	// paths (their last segment is a credential) if one is ever added.
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The backend's token check counts failures per address like every other sign-in.
+		ui.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, clientIP(r))))
+	}))
+	return nil
+}
+
+// remember keeps tok for user id when the maintainers rule may need it.
+func (ws *webState) remember(s *Server, id int64, tok string) {
+	if !s.cfg.AllowMaintainers || tok == "" {
+		return
+	}
+	now := time.Now()
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if len(ws.tokens) >= maxCache {
+		for k, v := range ws.tokens {
+			if now.After(v.expires) || len(ws.tokens) >= maxCache {
+				delete(ws.tokens, k)
+			}
+		}
+	}
+	ws.tokens[id] = webToken{tok: tok, expires: now.Add(s.cfg.SessionTTL)}
+}
+
+func (ws *webState) token(id int64) string {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	t, ok := ws.tokens[id]
+	if !ok || time.Now().After(t.expires) {
+		delete(ws.tokens, id)
+		return ""
+	}
+	return t.tok
+}
+
+// verifyBearer is auth.verify with the token sent as "Authorization: Bearer", so OAuth
+// access tokens from the page's GitLab sign-in work too. It shares verify's cache.
+func (a *auth) verifyBearer(ctx context.Context, tok string) (*gitlab.UserIdentity, error) {
+	key := tokenKey(tok)
+	a.mu.Lock()
+	c, ok := a.cache[key]
+	a.mu.Unlock()
+	if ok && time.Now().Before(c.expires) {
+		return &c.id, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	id, err := gitlab.VerifyBearerToken(ctx, a.s.cfg.GitLabURL, a.s.cfg.HTTPClient, tok)
+	if err != nil {
+		if errors.Is(err, gitlab.ErrTokenInvalid) {
+			return nil, errBadToken
+		}
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCache {
+		for k, v := range a.cache {
+			if time.Now().After(v.expires) || len(a.cache) >= maxCache {
+				delete(a.cache, k)
+			}
+		}
+	}
+	a.cache[key] = cachedUser{id: *id, expires: time.Now().Add(a.s.cfg.UserCacheTTL)}
+	a.mu.Unlock()
+	return id, nil
+}
+
+// displayName returns the cached GitLab display name of tok's user, else username.
+func (a *auth) displayName(tok, username string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.cache[tokenKey(tok)]; ok && c.id.Name != "" {
+		return c.id.Name
+	}
+	return username
+}
+
+// webBackend is the gateway as the web page sees it.
+type webBackend struct{ s *Server }
+
+var _ webui.Backend = webBackend{}
+
+// UserFromToken implements [webui.Backend].
+func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, error) {
+	s := b.s
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	if ip != "" && s.auth.limited(ip) {
+		s.m.authFailures.WithLabelValues("user", "rate_limited").Inc()
+		return webui.User{}, errors.New("too many failed sign-ins from this address")
+	}
+	id, err := s.auth.verifyBearer(ctx, tok)
+	if err != nil {
+		if errors.Is(err, errBadToken) {
+			if ip != "" {
+				s.auth.fail(ip)
+			}
+			s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
+		}
+		return webui.User{}, err
+	}
+	s.web.remember(s, id.ID, tok)
+	name := id.Name
+	if name == "" {
+		name = id.Username
+	}
+	return webui.User{ID: id.ID, Username: id.Username, Name: name}, nil
+}
+
+// Workspaces implements [webui.Backend]: the workspaces u launched whose agent is
+// connected, like GET /api/v1/workspaces.
+func (b webBackend) Workspaces(_ context.Context, u webui.User) ([]webui.Workspace, error) {
+	var out []webui.Workspace
+	for _, ac := range b.s.reg.all() {
+		if ac.userID != u.ID {
+			continue
+		}
+		st := b.s.status(ac)
+		w := webui.Workspace{Project: st.Project, Name: st.Name, Status: st.Phase, Started: st.ConnectedAt}
+		if w.Status == "" { // an agent that reports no phase runs once connected
+			w.Status = "running"
+		}
+		for _, e := range st.Endpoints {
+			w.Endpoints = append(w.Endpoints, webui.Endpoint{Name: e.Name, URL: e.URL})
+		}
+		out = append(out, w)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Project != out[j].Project {
+			return out[i].Project < out[j].Project
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// OpenTerminal implements [webui.Backend]: a login shell in a PTY, as handleTerminal opens.
+func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, name string, cols, rows int) (webui.Terminal, error) {
+	s := b.s
+	ac, ambiguous := s.reg.find(project, name, u.ID)
+	switch {
+	case ambiguous:
+		return nil, fmt.Errorf("workspace %s in %s is ambiguous: %w", name, project, webui.ErrNotFound)
+	case ac == nil:
+		return nil, fmt.Errorf("no agent is connected for workspace %s in %s: %w", name, project, webui.ErrUnavailable)
+	}
+	gu := &user{ID: u.ID, Username: u.Username, token: s.web.token(u.ID)}
+	if !s.auth.mayAttach(ctx, gu, ac) {
+		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
+		return nil, fmt.Errorf("workspace %s: %w", ac.key(), webui.ErrForbidden)
+	}
+	sid := fmt.Sprintf("w%d", s.reg.nextID.Add(1))
+	ctl, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindShell, Session: sid, Cols: cols, Rows: rows, Term: "xterm-256color"})
+	if err != nil {
+		return nil, openError(err)
+	}
+	data, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindData, Session: sid})
+	if err != nil {
+		ctl.Close()
+		return nil, openError(err)
+	}
+	s.m.terminals.Inc()
+	t := &webTerminal{ctl: ctl, data: data, exited: make(chan struct{}), done: s.m.terminals.Dec}
+	go t.watch()
+	return t, nil
+}
+
+// openError wraps a failure to reach the agent as unavailable; an agent's own refusal
+// (e.g. no shell to start) stays a plain error.
+func openError(err error) error {
+	var re *tunnel.RemoteError
+	if errors.As(err, &re) {
+		return fmt.Errorf("agent refused the shell: %w", err)
+	}
+	return fmt.Errorf("%w: %v", webui.ErrUnavailable, err)
+}
+
+var errTerminalClosed = errors.New("terminal closed")
+
+// webTerminal is a shell on an agent: a KindShell control stream and its KindData stream.
+type webTerminal struct {
+	ctl, data net.Conn
+	wmu       sync.Mutex // serialises control messages
+	exited    chan struct{}
+	code      int
+	err       error
+	closed    atomic.Bool
+	once      sync.Once
+	done      func()
+}
+
+// watch reads the control stream until the exit message, or until the stream ends: then
+// the tunnel dropped (or Close was called).
+func (t *webTerminal) watch() {
+	defer close(t.exited)
+	lr := tunnel.NewLineReader(t.ctl, tunnel.MaxHeaderBytes)
+	for {
+		var m tunnel.Control
+		if err := lr.Read(&m); err != nil {
+			if t.closed.Load() {
+				t.err = errTerminalClosed
+			} else {
+				t.err = fmt.Errorf("%w: the tunnel ended before the shell did", webui.ErrUnavailable)
+			}
+			t.data.Close() // unblock Read
+			return
+		}
+		if m.Type == tunnel.MsgExit && m.Code != nil {
+			// The agent ends the data stream before it sends this, so Read drains the last
+			// output and then returns io.EOF.
+			t.code = *m.Code
+			if m.Error != "" {
+				t.err = errors.New(m.Error)
+			}
+			return
+		}
+	}
+}
+
+func (t *webTerminal) Read(p []byte) (int, error)  { return t.data.Read(p) }
+func (t *webTerminal) Write(p []byte) (int, error) { return t.data.Write(p) }
+
+// Resize sends the new size to the agent, which sets it on the PTY.
+func (t *webTerminal) Resize(cols, rows int) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	_ = t.ctl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
+	return tunnel.WriteLine(t.ctl, tunnel.Control{Type: tunnel.MsgResize, Cols: cols, Rows: rows})
+}
+
+// Wait returns the shell's exit code once it has ended.
+func (t *webTerminal) Wait() (int, error) {
+	<-t.exited
+	return t.code, t.err
+}
+
+// Close ends the shell: the agent hangs it up when the control stream closes.
+func (t *webTerminal) Close() error {
+	t.closed.Store(true)
+	t.once.Do(func() {
+		t.ctl.Close()
+		t.data.Close()
+		t.done()
+	})
+	return nil
+}
+
+// LinkRequest is the body of POST /api/v1/links (or its query or form fields).
+type LinkRequest struct {
+	Project string `json:"project"` // id, full path, or empty for your only workspace of that name
+	Name    string `json:"name"`
+}
+
+// Link is the answer of POST /api/v1/links.
+type Link struct {
+	URL string `json:"url"` // single-use sign-in link to the workspace's terminal page
+}
+
+// handleLinkCreate mints a single-use sign-in link to a workspace's terminal page for the
+// user whose token the request carries. A cookie is not enough: the link is a credential.
+func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
+	if tok, _ := credential(r); tok == "" {
+		s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ws"`)
+		httpError(w, http.StatusUnauthorized, "send your GitLab token as Authorization: Bearer")
+		return
+	}
+	u := s.userFor(w, r)
+	if u == nil {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	var req LinkRequest
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if err := jsonDecode(r, &req); err != nil {
+			httpError(w, http.StatusBadRequest, `body: want {"project": "...", "name": "..."}`)
+			return
+		}
+	}
+	if req.Name == "" { // query or form fields
+		req.Project, req.Name = r.FormValue("project"), r.FormValue("name")
+	}
+	if req.Name == "" {
+		httpError(w, http.StatusBadRequest, "name is required")
+		return
+	}
+	if req.Project == "" {
+		req.Project = "-"
+	}
+	ac := s.workspaceFor(w, r, u, req.Project, req.Name)
+	if ac == nil {
+		return
+	}
+	s.web.remember(s, u.ID, u.token)
+	wu := webui.User{ID: u.ID, Username: u.Username, Name: s.auth.displayName(u.token, u.Username)}
+	link, err := s.web.ui.MintLink(wu, webui.TerminalPath(ac.projectPath, ac.name))
+	if err != nil {
+		s.log.Error("web: mint link", "workspace", ac.key(), "err", err)
+		httpError(w, http.StatusInternalServerError, "")
+		return
+	}
+	s.log.Info("web: sign-in link minted", "user", u.Username, "workspace", ac.key())
+	writeJSON(w, http.StatusOK, Link{URL: link})
+}
+
+// handleLogin is where endpoint URLs send a browser without credentials
+// (/login?next=<endpoint URL>). The only sign-in page is the web page's: a browser signed in
+// there gets the ws_session cookie, which endpoint hosts see, and goes on to next; others
+// sign in first and come back here.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	next := r.URL.Query().Get("next")
+	if next == "" || !s.safeNext(next) {
+		http.Redirect(w, r, s.public.Path+"/", http.StatusSeeOther)
+		return
+	}
+	wu, ok := s.web.ui.SignedIn(r)
+	if !ok {
+		back := "/login?next=" + url.QueryEscape(next)
+		http.Redirect(w, r, s.public.Path+"/signin?next="+url.QueryEscape(back), http.StatusSeeOther)
+		return
+	}
+	sid := s.auth.newSession(&user{ID: wu.ID, Username: wu.Username, token: s.web.token(wu.ID)})
+	c := &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: s.public.Scheme == "https" || s.cfg.TLS,
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionTTL.Seconds())}
+	if s.cfg.EndpointDomain != "" && s.cfg.EndpointDomain != "localhost" {
+		c.Domain = s.cfg.EndpointDomain
+	}
+	http.SetCookie(w, c)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
