@@ -37,6 +37,10 @@ type ServeOptions struct {
 	PathURLs         bool
 	AllowMaintainers bool
 	AllowedOrigins   []string
+	OAuthClientID    string
+	// OAuthClientSecret comes from its flag, env or key, or from OAuthClientSecretFile.
+	OAuthClientSecret     string
+	OAuthClientSecretFile string
 	// Ready, when set, receives the bound address (tests).
 	Ready func(net.Addr)
 	set   map[string]bool // flags given on the command line
@@ -53,6 +57,9 @@ type fileConfig struct {
 	PathURLs         *bool    `yaml:"path-urls"`
 	AllowMaintainers *bool    `yaml:"allow-maintainers"`
 	AllowedOrigins   []string `yaml:"allowed-origins"`
+	OAuthClientID    string   `yaml:"oauth-client-id"`
+	OAuthSecret      string   `yaml:"oauth-client-secret"`
+	OAuthSecretFile  string   `yaml:"oauth-client-secret-file"`
 }
 
 // NewCmdGateway returns 'ws gateway' with its 'serve' subcommand.
@@ -82,7 +89,7 @@ See docs/gateway.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}
-			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins"} {
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file"} {
 				opts.set[name] = c.Flags().Changed(name)
 			}
 			if err := opts.resolve(); err != nil {
@@ -105,6 +112,9 @@ See docs/gateway.md.`,
 	fl.BoolVar(&opts.PathURLs, "path-urls", false, "advertise path-based endpoint URLs (no wildcard DNS)")
 	fl.BoolVar(&opts.AllowMaintainers, "allow-maintainers", false, "let project maintainers attach to others' workspaces")
 	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "extra Origin host patterns for the browser terminal")
+	fl.StringVar(&opts.OAuthClientID, "oauth-client-id", "", "GitLab OAuth application ID: enables \"Sign in with GitLab\" on the web page")
+	fl.StringVar(&opts.OAuthClientSecret, "oauth-client-secret", "", "the OAuth application's secret (confidential applications; prefer the file)")
+	fl.StringVar(&opts.OAuthClientSecretFile, "oauth-client-secret-file", "", "`file` holding the OAuth application's secret")
 	return cmd
 }
 
@@ -122,7 +132,7 @@ func (o *ServeOptions) resolve() error {
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
-			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins"}
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file"}
 		}
 	}
 	str := func(flag string, dst *string, file string) {
@@ -158,6 +168,9 @@ func (o *ServeOptions) resolve() error {
 	str("tls-cert", &o.TLSCert, fc.TLSCert)
 	str("tls-key", &o.TLSKey, fc.TLSKey)
 	str("endpoint-domain", &o.EndpointDomain, fc.EndpointDomain)
+	str("oauth-client-id", &o.OAuthClientID, fc.OAuthClientID)
+	str("oauth-client-secret", &o.OAuthClientSecret, fc.OAuthSecret)
+	str("oauth-client-secret-file", &o.OAuthClientSecretFile, fc.OAuthSecretFile)
 	if err := boolean("path-urls", &o.PathURLs, fc.PathURLs); err != nil {
 		return err
 	}
@@ -177,6 +190,19 @@ func (o *ServeOptions) resolve() error {
 	if o.PublicURL == "" {
 		return cmdutil.FlagErrorf("gateway serve", "missing --public-url (or WS_GATEWAY_PUBLIC_URL, or public-url in the config file)")
 	}
+	if o.OAuthClientSecret != "" && o.OAuthClientSecretFile != "" {
+		return cmdutil.FlagErrorf("gateway serve", "give the OAuth client secret or its file, not both")
+	}
+	if o.OAuthClientSecretFile != "" {
+		b, err := os.ReadFile(o.OAuthClientSecretFile)
+		if err != nil {
+			return fmt.Errorf("read OAuth client secret: %w", err)
+		}
+		o.OAuthClientSecret = strings.TrimSpace(string(b))
+	}
+	if o.OAuthClientSecret != "" && o.OAuthClientID == "" {
+		return cmdutil.FlagErrorf("gateway serve", "an OAuth client secret needs --oauth-client-id")
+	}
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return cmdutil.FlagErrorf("gateway serve", "--tls-cert and --tls-key go together")
 	}
@@ -191,6 +217,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	s, err := gw.New(gw.Config{
 		GitLabURL: o.GitLabURL, PublicURL: o.PublicURL, EndpointDomain: o.EndpointDomain,
 		PathURLs: o.PathURLs, AllowMaintainers: o.AllowMaintainers, AllowedOrigins: o.AllowedOrigins, Logger: logger,
+		TLS: o.TLSCert != "", OAuthClientID: o.OAuthClientID, OAuthClientSecret: o.OAuthClientSecret,
 	})
 	if err != nil {
 		return cmdutil.FlagErrorf("gateway serve", "%v", err)
@@ -206,7 +233,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("gateway listening", "addr", ln.Addr().String(), "public_url", o.PublicURL, "gitlab", o.GitLabURL, "tls", o.TLSCert != "")
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "public_url", o.PublicURL, "gitlab", o.GitLabURL, "tls", o.TLSCert != "", "oauth", o.OAuthClientID != "")
 	if o.Ready != nil {
 		o.Ready(ln.Addr())
 	}
