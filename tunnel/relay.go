@@ -6,7 +6,10 @@ import (
 	"sync"
 )
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// copyBufs holds relay buffers: 256 KiB (one yamux window) so each read
+// can become one large yamux frame and WebSocket message; only streams
+// being copied hold one.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // Relay copies a→b and b→a until both directions end, half-closing each
 // side's write direction when its source reaches EOF, then closes both.

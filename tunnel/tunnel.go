@@ -192,11 +192,14 @@ func WriteLine(w io.Writer, v any) error {
 	return err
 }
 
+// handshakeTimeout is HandshakeTimeout; tests shorten it.
+var handshakeTimeout = HandshakeTimeout
+
 // ReadHeader reads a stream's Header with a deadline, and returns a conn
 // that yields any payload read ahead of it first.
 func ReadHeader(c net.Conn) (Header, net.Conn, error) {
 	var h Header
-	_ = c.SetReadDeadline(time.Now().Add(HandshakeTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	lr := NewLineReader(c, MaxHeaderBytes)
 	err := lr.Read(&h)
 	_ = c.SetReadDeadline(time.Time{})
@@ -293,7 +296,16 @@ func Dial(ctx context.Context, url string, h http.Header, hc *http.Client) (*web
 	h.Set(VersionHeader, fmt.Sprint(Version))
 	dctx, cancel := context.WithTimeout(ctx, HandshakeTimeout)
 	defer cancel()
-	ws, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: hc})
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := *hc
+	c.Transport = upgradeTransport{base: base}
+	ws, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: &c, CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -308,7 +320,7 @@ func Dial(ctx context.Context, url string, h http.Header, hc *http.Client) (*web
 func Accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
 	// Tunnel clients are programs with explicit credentials, not browsers;
 	// the origin check protects cookie-authenticated endpoints elsewhere.
-	return websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
+	return websocket.Accept(&hijacker{w}, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled})
 }
 
 // yamux frame header: version(1) type(1) flags(2) stream(4) length(4).

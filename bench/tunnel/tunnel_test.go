@@ -4,15 +4,19 @@
 package tunnel
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,18 +155,182 @@ func BenchmarkThroughput(b *testing.B) {
 	})
 }
 
-// TestFigures prints every tunnel figure in one run (WS_BENCH=1).
+// TestMain runs the gateway alone when the test binary is re-executed as
+// a child (WS_BENCH_CHILD=gateway), so its memory can be measured apart
+// from the agents.
+func TestMain(m *testing.M) {
+	if os.Getenv("WS_BENCH_CHILD") == "gateway" {
+		runGatewayChild()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runGatewayChild serves a fake GitLab and a gateway on loopback, prints
+// "<gateway-url>\n" and serves until stdin closes. GET /bench/mem (on the
+// gateway's listener, test binary only) answers "<heap+stacks> <rss>
+// <goroutines>" in bytes after two GCs.
+func runGatewayChild() {
+	raiseNoFile()
+	gl := fakeGitLab(nopTB{})
+	g, err := gateway.New(gateway.Config{GitLabURL: gl, PublicURL: "http://gw.test", AuthFailLimit: 1 << 30})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bench/mem", func(w http.ResponseWriter, r *http.Request) {
+		heap, rss := memNow()
+		fmt.Fprintf(w, "%d %d %d %d\n", heap, rss, runtime.NumGoroutine(), g.Agents())
+	})
+	mux.Handle("/", g.Handler())
+	fmt.Println(serve(nopTB{}, mux))
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// memNow returns heap+stacks in use after two GCs and the process RSS.
+func memNow() (heap, rss uint64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			rss = kb << 10
+		}
+	}
+	return m.HeapInuse + m.StackInuse, rss
+}
+
+type nopTB struct{ testing.TB }
+
+func (nopTB) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+func (nopTB) Cleanup(func())    {}
+
+// raiseNoFile lifts the soft file-descriptor limit to the hard one: 1,000
+// agents need 1,000 sockets on each side.
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// childGateway starts the gateway in a child process and returns its URL
+// and a function reading its memory (heap+stacks, RSS, goroutines, agents).
+func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, agents int)) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "WS_BENCH_CHILD=gateway")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		tb.Fatal("gateway child: ", err)
+	}
+	gurl := strings.TrimSpace(line)
+	return gurl, func() (uint64, uint64, int, int) {
+		resp, err := http.Get(gurl + "/bench/mem")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var heap, rss uint64
+		var gs, n int
+		if _, err := fmt.Fscan(resp.Body, &heap, &rss, &gs, &n); err != nil {
+			tb.Fatal(err)
+		}
+		return heap, rss, gs, n
+	}
+}
+
+// startAgent runs an agent for workspace name against gurl and waits until
+// it is connected; it returns a user session to the workspace.
+func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
+	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for !a.Connected() {
+		if time.Now().After(deadline) {
+			tb.Fatal("agent did not connect within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := &gateway.Client{BaseURL: gurl, Token: userTok}
+	s, err := c.Connect(context.Background(), "7", name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// throughput echoes size bytes over c once to warm up, then runs times
+// and returns MiB/s (each way) of every run.
+func throughput(tb testing.TB, c net.Conn, size, runs int) []float64 {
+	roundTrip(tb, c, 4<<20)
+	var out []float64
+	for range runs {
+		st := time.Now()
+		roundTrip(tb, c, size)
+		out = append(out, float64(size)/time.Since(st).Seconds()/(1<<20))
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// compareThroughput measures direct and tunnel echo alternately (rounds
+// pairs of one run each, same payload) and logs medians and the median
+// of the per-round ratios.
+func compareThroughput(t *testing.T, label string, direct, tun net.Conn) {
+	const size, rounds = 32 << 20, 9
+	roundTrip(t, direct, 4<<20)
+	roundTrip(t, tun, 4<<20)
+	var ds, ts, rs []float64
+	for range rounds {
+		d := throughput(t, direct, size, 1)[0]
+		u := throughput(t, tun, size, 1)[0]
+		ds, ts, rs = append(ds, d), append(ts, u), append(rs, u/d)
+	}
+	sort.Float64s(rs)
+	t.Logf("%s: throughput (echo, 32 MiB, %d alternating runs, MiB/s each way): direct median %.0f, tunnel median %.0f; ratio median %.2f (min %.2f, max %.2f)",
+		label, rounds, median(ds), median(ts), median(rs), rs[0], rs[len(rs)-1])
+}
+
+// TestFigures prints the tunnel figures (WS_BENCH=1): throughput with the
+// gateway in this process and in a child process, echo round trips, and
+// the time from agent start to the first command through the tunnel.
 func TestFigures(t *testing.T) {
 	if os.Getenv("WS_BENCH") == "" {
 		t.Skip("set WS_BENCH=1 to measure")
 	}
 	port := sink(t)
 	t0 := time.Now()
-	_, gurl, s := setup(t, "fig")
-	c, err := s.DialPort(context.Background(), port)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, s := setup(t, "fig")
 	var out strings.Builder
 	code, err := s.Exec(context.Background(), gateway.ExecOptions{Command: []string{"true"}, Stdout: &out})
 	if err != nil || code != 0 {
@@ -170,16 +338,26 @@ func TestFigures(t *testing.T) {
 	}
 	t.Logf("agent start to first shell exit: %s", time.Since(t0).Round(time.Millisecond))
 
-	const n = 64 << 20
-	d, _ := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	measure := func(c net.Conn) float64 {
-		roundTrip(t, c, 4<<20)
-		st := time.Now()
-		roundTrip(t, c, n)
-		return float64(n) / time.Since(st).Seconds() / (1 << 20)
+	d, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
 	}
-	direct, tun := measure(d), measure(c)
-	t.Logf("throughput (echo, MiB/s each way): direct %.0f, tunnel %.0f, ratio %.2f", direct, tun, tun/direct)
+	defer d.Close()
+	c, err := s.DialPort(context.Background(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	compareThroughput(t, "one process", d, c)
+
+	gurl, _ := childGateway(t)
+	cs := startAgent(t, gurl, "fig2")
+	c2, err := cs.DialPort(context.Background(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	compareThroughput(t, "gateway in a child process", d, c2)
 
 	var rtts []time.Duration
 	msg := make([]byte, 64)
@@ -190,33 +368,20 @@ func TestFigures(t *testing.T) {
 		rtts = append(rtts, time.Since(st))
 	}
 	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
-	t.Logf("echo round trip (64 B, 2000x): p50 %s, p99 %s", rtts[len(rtts)/2], rtts[len(rtts)*99/100])
-	_ = gurl
+	t.Logf("echo round trip (64 B, 2000x, one process): p50 %s, p99 %s", rtts[len(rtts)/2], rtts[len(rtts)*99/100])
 }
 
-// TestIdleAgentMemory connects 1,000 agents (WS_BENCH=1) and reports the
-// heap growth per agent of the gateway and the agents together (one
-// process), an upper bound for the gateway alone.
+// TestIdleAgentMemory connects 1,000 minimal agents (WS_BENCH=1) from this
+// process to a gateway in a child process and reports the gateway's
+// growth in heap+stacks and in RSS per agent.
 func TestIdleAgentMemory(t *testing.T) {
 	if os.Getenv("WS_BENCH") == "" {
 		t.Skip("set WS_BENCH=1 to measure")
 	}
+	raiseNoFile()
 	const N = 1000
-	gl := fakeGitLab(t)
-	g, err := gateway.New(gateway.Config{GitLabURL: gl, PublicURL: "http://gw.test", AuthFailLimit: 1 << 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gurl := serve(t, g.Handler())
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapInuse + m.StackInuse
-	}
-	before := heap()
-	gBefore := runtime.NumGoroutine()
+	gurl, mem := childGateway(t)
+	heap0, rss0, g0, _ := mem()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range N {
@@ -228,24 +393,31 @@ func TestIdleAgentMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = ws
 		sess, err := tunnel.Client(ctx, ws)
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, _ := sess.OpenStream()
+		defer sess.Close()
+		st, err := sess.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
 		tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
-		tunnel.WriteLine(st, tunnel.Hello{Version: 1, Workspace: name})
+		tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name})
 		var w tunnel.Welcome
 		if err := tunnel.NewLineReader(st, 4096).Read(&w); err != nil || !w.OK {
 			t.Fatal(err, w)
 		}
 	}
-	for g.Agents() < N {
-		time.Sleep(10 * time.Millisecond)
+	deadline := time.Now().Add(30 * time.Second)
+	heap1, rss1, g1, n := mem()
+	for n < N {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d agents registered", n, N)
+		}
+		time.Sleep(50 * time.Millisecond)
+		heap1, rss1, g1, n = mem()
 	}
-	after := heap()
-	per := float64(after-before) / N / 1024
-	t.Logf("%d idle agents: heap+stacks %.1f MiB total, %.1f KiB per agent (both ends in one process), goroutines %d per agent",
-		N, float64(after-before)/(1<<20), per, (runtime.NumGoroutine()-gBefore)/N)
+	t.Logf("gateway alone (child process), %d idle agents: heap+stacks +%.1f MiB = %.1f KiB per agent; RSS +%.1f MiB = %.1f KiB per agent; %d goroutines per agent",
+		N, float64(heap1-heap0)/(1<<20), float64(heap1-heap0)/N/1024, float64(rss1-rss0)/(1<<20), float64(rss1-rss0)/N/1024, (g1-g0)/N)
 }
