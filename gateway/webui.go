@@ -5,9 +5,12 @@ package gateway
 // a web sign-in into the ws_session cookie that endpoint URLs need.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -392,4 +395,32 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, c)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// Link asks the gateway for a single-use sign-in link to the workspace's terminal page
+// (POST /api/v1/links); project may be an id, a path or empty.
+func (c *Client) Link(ctx context.Context, project, name string) (string, error) {
+	body, _ := json.Marshal(LinkRequest{Project: project, Name: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/api/v1/links", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reach gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		_ = json.Unmarshal(b, &ae)
+		return "", &StatusError{Status: resp.StatusCode, Message: ae.Message}
+	}
+	var l Link
+	if err := json.Unmarshal(b, &l); err != nil || l.URL == "" {
+		return "", fmt.Errorf("gateway link: unexpected answer")
+	}
+	return l.URL, nil
 }

@@ -1,4 +1,5 @@
-// Package open implements 'ws open': print (and on a desktop, open) a workspace endpoint URL.
+// Package open implements 'ws open': print (and on a desktop, open) a workspace's web terminal
+// or one of its endpoint URLs.
 package open
 
 import (
@@ -32,11 +33,20 @@ func NewCmdOpen(f *cmdutil.Factory, runF func(*OpenOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		GroupID: "workspace",
 		Use:     "open <name> [<endpoint>]",
-		Short:   "Print a workspace endpoint's URL and open it in a browser",
-		Long: `Print the URL of a devfile endpoint of the workspace, served by the ws gateway,
-and open it in a browser when run on a desktop. ENDPOINT is an endpoint name or
-port; default: the first endpoint.`,
+		Short:   "Open a workspace's web terminal, or an endpoint, in a browser",
+		Long: `Without ENDPOINT, open the workspace's terminal page on the ws gateway: ws asks
+the gateway, with your GitLab token, for a sign-in link that works once, for
+2 minutes, and leads to a terminal in the workspace.
+
+With ENDPOINT (a devfile endpoint name or port), open the URL at which the
+gateway serves that endpoint.
+
+The URL is printed; on a desktop it is also opened in a browser (not over SSH,
+not without a display, not when stdout is not a terminal, nor with
+--no-browser). A printed sign-in link is a credential until it is used:
+do not share it.`,
 		Example: `  $ ws open demo
+  $ ws open demo web
   $ ws open demo 8080 --no-browser`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -63,6 +73,14 @@ func openRun(ctx context.Context, opts *OpenOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.Endpoint == "" {
+		link, err := t.Link(ctx, opts.Factory)
+		if err != nil {
+			return err
+		}
+		show(opts, link)
+		return nil
+	}
 	st, err := t.Status(ctx, opts.Factory)
 	if err != nil {
 		return err
@@ -70,35 +88,32 @@ func openRun(ctx context.Context, opts *OpenOptions) error {
 	if len(st.Endpoints) == 0 {
 		return &cmdutil.HintError{Err: fmt.Errorf("workspace %q has no endpoints", opts.Name), Hint: "add endpoints to a container component of the devfile, or use 'ws port-forward'"}
 	}
-	ep := st.Endpoints[0]
-	if opts.Endpoint != "" {
-		found := false
-		for _, e := range st.Endpoints {
-			if e.Name == opts.Endpoint || strconv.Itoa(e.Port) == opts.Endpoint {
-				ep, found = e, true
-				break
-			}
-		}
-		if !found {
-			names := ""
-			for _, e := range st.Endpoints {
-				names += fmt.Sprintf(" %s (%d)", e.Name, e.Port)
-			}
-			return cmdutil.FlagErrorf("open", "workspace %q has no endpoint %q; it has:%s", opts.Name, opts.Endpoint, names)
+	for _, e := range st.Endpoints {
+		if e.Name == opts.Endpoint || strconv.Itoa(e.Port) == opts.Endpoint {
+			show(opts, e.URL)
+			return nil
 		}
 	}
-	fmt.Fprintln(opts.IO.Out, ep.URL)
+	names := ""
+	for _, e := range st.Endpoints {
+		names += fmt.Sprintf(" %s (%d)", e.Name, e.Port)
+	}
+	return cmdutil.FlagErrorf("open", "workspace %q has no endpoint %q; it has:%s", opts.Name, opts.Endpoint, names)
+}
+
+// show prints u and, on a desktop, opens it in a browser.
+func show(opts *OpenOptions, u string) {
+	fmt.Fprintln(opts.IO.Out, u)
 	if opts.NoBrowser || !hasDesktop(opts.Factory.Getenv) || !opts.IO.IsStdoutTTY() {
-		return nil
+		return
 	}
 	browse := opts.Browse
 	if browse == nil {
 		browse = desktopOpen
 	}
-	if err := browse(ep.URL); err != nil {
+	if err := browse(u); err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "could not open a browser: %v\n", err)
 	}
-	return nil
 }
 
 // hasDesktop reports whether a browser can be shown: macOS and Windows

@@ -110,6 +110,23 @@ func (t *Target) Status(ctx context.Context, f *cmdutil.Factory) (*gateway.Works
 	return st, nil
 }
 
+// Link mints a single-use sign-in link to the workspace's web terminal, like Connect for
+// ambiguity.
+func (t *Target) Link(ctx context.Context, f *cmdutil.Factory) (string, error) {
+	l, err := t.Client.Link(ctx, t.Project, t.Name)
+	var se *gateway.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusConflict && t.Project == "" {
+		if p := detectProject(f); p != "" {
+			t.Project = p
+			l, err = t.Client.Link(ctx, t.Project, t.Name)
+		}
+	}
+	if err != nil {
+		return "", t.Explain(err)
+	}
+	return l, nil
+}
+
 // Explain adds hints to gateway errors.
 func (t *Target) Explain(err error) error {
 	var se *gateway.StatusError
