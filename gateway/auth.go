@@ -57,6 +57,9 @@ type failWindow struct {
 
 const maxCache = 10000
 
+// maxAccess bounds the maintainers-rule cache ("project/user" entries).
+const maxAccess = 10000
+
 func newAuth(s *Server) *auth {
 	return &auth{s: s, cache: map[string]cachedUser{}, sessions: map[string]*browserSession{}, access: map[string]time.Time{}, fails: map[string]*failWindow{}}
 }
@@ -234,6 +237,16 @@ func (a *auth) mayAttach(ctx context.Context, u *user, ac *agentConn) bool {
 		return false
 	}
 	a.mu.Lock()
+	if len(a.access) >= maxAccess {
+		// Bounded: drop expired entries, then arbitrary ones (they are
+		// only a cache of GitLab's answer).
+		now := time.Now()
+		for k, v := range a.access {
+			if now.After(v) || len(a.access) >= maxAccess {
+				delete(a.access, k)
+			}
+		}
+	}
 	a.access[key] = time.Now().Add(a.s.cfg.UserCacheTTL)
 	a.mu.Unlock()
 	return true

@@ -59,6 +59,10 @@ type Config struct {
 	// answered 429 (defaults 20 per minute).
 	AuthFailLimit  int
 	AuthFailWindow time.Duration
+	// JobCheckInterval is how often a connected agent's job token is
+	// checked again (default 60s; negative: never). A refused token or a
+	// job no longer running drops the agent (phase stopped).
+	JobCheckInterval time.Duration
 	// TLS says the gateway itself serves TLS: the web page's cookies are then Secure even
 	// when PublicURL says http.
 	TLS bool
@@ -122,6 +126,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.AuthFailWindow == 0 {
 		cfg.AuthFailWindow = time.Minute
+	}
+	if cfg.JobCheckInterval == 0 {
+		cfg.JobCheckInterval = time.Minute
 	}
 	s := &Server{cfg: cfg, public: pu, log: cfg.Logger, reg: newRegistry(), m: newMetrics(), clients: map[*yamux.Session]struct{}{}}
 	s.auth = newAuth(s)
@@ -303,6 +310,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("agent connected", "workspace", ac.key(), "project", ac.projectPath, "job", ac.jobID, "user", ac.username)
+	defer s.watchJob(ac, tok)()
 	// The control stream carries status updates until the agent goes.
 	for {
 		var m tunnel.Control

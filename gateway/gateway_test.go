@@ -1,0 +1,441 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// stubAuth knows job tokens "job-<id>-<ref>" (project 42, launched by user
+// 7) while the job is running, and user tokens in users; it counts calls.
+type stubAuth struct {
+	mu        sync.Mutex
+	users     map[string]gitlab.UserIdentity
+	ended     map[string]bool // job tokens of jobs that ended (401)
+	userCalls int
+	jobCalls  int
+	level     int
+}
+
+func newStubAuth() *stubAuth {
+	return &stubAuth{
+		users: map[string]gitlab.UserIdentity{"tok-ada": {ID: 7, Username: "ada"}, "tok-bob": {ID: 8, Username: "bob"}},
+		ended: map[string]bool{},
+	}
+}
+
+func (a *stubAuth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.jobCalls++
+	var id int64
+	var ref string
+	if n, err := fmt.Sscanf(tok, "job-%d-%s", &id, &ref); n != 2 || err != nil || a.ended[tok] {
+		return nil, fmt.Errorf("job: %w", gitlab.ErrTokenInvalid)
+	}
+	return &gitlab.JobIdentity{JobID: id, Status: "running", Ref: ref, PipelineID: 1, ProjectID: 42, ProjectPath: "g/app", UserID: 7, Username: "ada"}, nil
+}
+
+func (a *stubAuth) User(_ context.Context, tok string) (*gitlab.UserIdentity, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.userCalls++
+	u, ok := a.users[tok]
+	if !ok {
+		return nil, fmt.Errorf("user: %w", gitlab.ErrTokenInvalid)
+	}
+	return &u, nil
+}
+
+func (a *stubAuth) AccessLevel(context.Context, string, int64, int64) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.level, nil
+}
+
+func (a *stubAuth) calls() (user, job int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.userCalls, a.jobCalls
+}
+
+type testGateway struct {
+	s    *Server
+	url  string
+	auth *stubAuth
+}
+
+func startGateway(t *testing.T, mod func(*Config)) *testGateway {
+	t.Helper()
+	a := newStubAuth()
+	cfg := Config{PublicURL: "http://gw.test", EndpointDomain: "ws.example.com", Auth: a, JobCheckInterval: -1}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	return &testGateway{s: s, url: srv.URL, auth: a}
+}
+
+// get sends GET path with headers h and returns the status and body.
+func (g *testGateway) get(t *testing.T, path string, h ...string) (int, string, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", g.url+path, nil)
+	for i := 0; i+1 < len(h); i += 2 {
+		req.Header.Set(h[i], h[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+// connectAgent dials as an agent with a job token and says Hello for
+// workspace; it returns the session and the gateway's Welcome.
+func (g *testGateway) connectAgent(t *testing.T, token, workspace string, version int) (*yamux.Session, tunnel.Welcome) {
+	t.Helper()
+	h := http.Header{}
+	h.Set(tunnel.JobTokenHeader, token)
+	ws, status, err := tunnel.Dial(context.Background(), g.url+tunnel.AgentPath, h, nil)
+	if err != nil {
+		t.Fatalf("agent dial: status %d: %v", status, err)
+	}
+	sess, err := tunnel.Client(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	st, err := sess.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
+	tunnel.WriteLine(st, tunnel.Hello{Version: version, Workspace: workspace})
+	var w tunnel.Welcome
+	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil {
+		t.Fatalf("read Welcome: %v", err)
+	}
+	return sess, w
+}
+
+// waitFor polls cond until it holds or 5s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAuthAnswersCarryNoDetail(t *testing.T) {
+	g := startGateway(t, nil)
+	if _, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version); !w.OK {
+		t.Fatalf("agent refused: %+v", w)
+	}
+	for _, tc := range []struct {
+		name string
+		path string
+		h    []string
+		code int
+		body string
+	}{
+		{"no credential", "/api/v1/workspaces/42/demo", nil, 401, `{"error":"unauthorized"}`},
+		{"bad token", "/api/v1/workspaces/42/demo", []string{"Authorization", "Bearer nope"}, 401, `{"error":"unauthorized"}`},
+		{"bad PRIVATE-TOKEN", "/api/v1/workspaces/42/demo", []string{"PRIVATE-TOKEN", "nope"}, 401, `{"error":"unauthorized"}`},
+		{"another user", "/api/v1/workspaces/42/demo", []string{"Authorization", "Bearer tok-bob"}, 403, `{"error":"forbidden"}`},
+		{"another user's tunnel", "/api/v1/workspaces/42/demo/tunnel", []string{"Authorization", "Bearer tok-bob"}, 403, `{"error":"forbidden"}`},
+		{"bad job token", tunnel.AgentPath, []string{tunnel.VersionHeader, "1", tunnel.JobTokenHeader, "nope"}, 401, `{"error":"unauthorized"}`},
+		{"job not on a ws/ ref", tunnel.AgentPath, []string{tunnel.VersionHeader, "1", tunnel.JobTokenHeader, "job-6-main"}, 403, `{"error":"forbidden"}`},
+	} {
+		code, body, _ := g.get(t, tc.path, tc.h...)
+		if code != tc.code || strings.TrimSpace(body) != tc.body {
+			t.Errorf("%s: GET %s = %d %s, want %d %s", tc.name, tc.path, code, body, tc.code, tc.body)
+		}
+		if strings.Contains(body, "nope") || strings.Contains(body, "tok-") {
+			t.Errorf("%s: body %s repeats the credential", tc.name, body)
+		}
+	}
+	// The owner gets through.
+	if code, body, _ := g.get(t, "/api/v1/workspaces/42/demo", "Authorization", "Bearer tok-ada"); code != 200 {
+		t.Errorf("owner: GET status = %d %s, want 200", code, body)
+	}
+}
+
+func TestRepeatedFailuresAreRateLimited(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.AuthFailLimit = 3 })
+	for i := range 3 {
+		if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer nope"); code != 401 {
+			t.Fatalf("failure %d: status %d, want 401", i+1, code)
+		}
+	}
+	// Now even a good token from this address is refused, without asking GitLab.
+	before, _ := g.auth.calls()
+	code, body, h := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada")
+	if code != 429 || h.Get("Retry-After") == "" || strings.TrimSpace(body) != `{"error":"too_many_requests"}` {
+		t.Errorf("after 3 failures: %d %s (Retry-After %q), want 429 too_many_requests with Retry-After", code, body, h.Get("Retry-After"))
+	}
+	if after, _ := g.auth.calls(); after != before {
+		t.Errorf("rate-limited request still verified the token (%d calls)", after-before)
+	}
+	// Agents from the same address are limited too.
+	if code, _, _ := g.get(t, tunnel.AgentPath, tunnel.VersionHeader, "1", tunnel.JobTokenHeader, "job-5-ws/demo"); code != 429 {
+		t.Errorf("agent after failures: status %d, want 429", code)
+	}
+}
+
+func TestRateLimitWindowEnds(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.AuthFailLimit = 1; c.AuthFailWindow = 50 * time.Millisecond })
+	g.get(t, "/api/v1/workspaces", "Authorization", "Bearer nope")
+	if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 429 {
+		t.Fatalf("within the window: %d, want 429", code)
+	}
+	waitFor(t, "the failure window to end", func() bool {
+		code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada")
+		return code == 200
+	})
+}
+
+func TestUserTokenCacheExpires(t *testing.T) {
+	const ttl = 100 * time.Millisecond
+	g := startGateway(t, func(c *Config) { c.UserCacheTTL = ttl })
+	for range 3 {
+		if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	if n, _ := g.auth.calls(); n != 1 {
+		t.Fatalf("3 requests within the TTL asked GitLab %d times, want 1", n)
+	}
+	time.Sleep(ttl + 20*time.Millisecond) // past the expiry, not a race
+	g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada")
+	if n, _ := g.auth.calls(); n != 2 {
+		t.Fatalf("after the TTL GitLab was asked %d times in all, want 2", n)
+	}
+	// A token refused by GitLab is not cached as valid.
+	g.auth.mu.Lock()
+	delete(g.auth.users, "tok-ada")
+	g.auth.mu.Unlock()
+	time.Sleep(ttl + 20*time.Millisecond)
+	if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 401 {
+		t.Fatalf("revoked token after the TTL: %d, want 401", code)
+	}
+}
+
+func TestParseEndpointHost(t *testing.T) {
+	g := startGateway(t, nil)
+	for _, tc := range []struct {
+		host          string
+		port          int
+		name, project string
+		ok            bool
+	}{
+		{"8080-demo--42.ws.example.com", 8080, "demo", "42", true},
+		{"8080-demo--42.ws.example.com:8443", 8080, "demo", "42", true},
+		{"8080-Demo--42.WS.example.com", 8080, "demo", "42", true},
+		{"3000-my-app-2--7.ws.example.com", 3000, "my-app-2", "7", true},
+		{"ws.example.com", 0, "", "", false},
+		{"8080-demo--42.evil.com", 0, "", "", false},
+		{"8080-demo--42.ws.example.com.evil.com", 0, "", "", false},
+		{"x.8080-demo--42.ws.example.com", 0, "", "", false},
+		{"8080-demo--x.ws.example.com", 0, "", "", false},
+		{"8080-demo.ws.example.com", 0, "", "", false},
+		{"123456-demo--42.ws.example.com", 0, "", "", false},
+		{"8080--demo--42.ws.example.com", 0, "", "", false},
+		{"8080-demo---42.ws.example.com", 0, "", "", false},
+		{"8080-de_mo--42.ws.example.com", 0, "", "", false},
+		{"-demo--42.ws.example.com", 0, "", "", false},
+		{"", 0, "", "", false},
+		{"[::1]:8080", 0, "", "", false},
+	} {
+		port, name, project, ok := g.s.parseEndpointHost(tc.host)
+		if ok != tc.ok || port != tc.port || name != tc.name || project != tc.project {
+			t.Errorf("parseEndpointHost(%q) = %d, %q, %q, %v; want %d, %q, %q, %v", tc.host, port, name, project, ok, tc.port, tc.name, tc.project, tc.ok)
+		}
+	}
+}
+
+func TestEndpointHostOutOfRangePort(t *testing.T) {
+	g := startGateway(t, nil)
+	req, _ := http.NewRequest("GET", g.url+"/", nil)
+	req.Host = "99999-demo--42.ws.example.com"
+	req.Header.Set("Authorization", "Bearer tok-ada")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("port 99999: status %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestRegistryReplacement(t *testing.T) {
+	r := newRegistry()
+	conn := func(job int64) *agentConn {
+		return &agentConn{id: r.nextID.Add(1), jobID: job, projectID: 42, name: "demo"}
+	}
+	first := conn(5)
+	if old, ok := r.add(first); !ok || old != nil {
+		t.Fatalf("add(job 5) = %v, %v; want nil, true", old, ok)
+	}
+	newer := conn(6)
+	if old, ok := r.add(newer); !ok || old != first {
+		t.Fatalf("add(job 6) = %v, %v; want the job-5 connection replaced", old, ok)
+	}
+	if !first.replaced.Load() {
+		t.Error("replaced connection not marked")
+	}
+	if old, ok := r.add(conn(4)); ok || old != nil {
+		t.Fatalf("add(job 4) = %v, %v; want refused", old, ok)
+	}
+	if ac, _ := r.find("42", "demo", 0); ac != newer {
+		t.Fatalf("find after replacement = %v, want job 6", ac)
+	}
+	// The replaced connection's cleanup must not unregister its successor.
+	if r.remove(first) {
+		t.Error("remove(replaced) reported removing the current agent")
+	}
+	if ac, _ := r.find("42", "demo", 0); ac != newer {
+		t.Fatal("remove(replaced) unregistered the newer agent")
+	}
+	// The same job reconnecting replaces its own earlier connection.
+	again := conn(6)
+	if old, ok := r.add(again); !ok || old != newer {
+		t.Fatalf("add(job 6 again) = %v, %v; want its old connection replaced", old, ok)
+	}
+}
+
+func TestAgentReplacementOverTheWire(t *testing.T) {
+	g := startGateway(t, nil)
+	old, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version)
+	if !w.OK || w.Workspace != "42/demo" {
+		t.Fatalf("job 5: %+v", w)
+	}
+	if _, w := g.connectAgent(t, "job-6-ws/demo", "demo", tunnel.Version); !w.OK {
+		t.Fatalf("job 6 refused: %+v", w)
+	}
+	waitFor(t, "the job-5 connection to close", old.IsClosed)
+	if _, w := g.connectAgent(t, "job-4-ws/demo", "demo", tunnel.Version); w.OK || !strings.Contains(w.Error, "newer job") {
+		t.Fatalf("job 4 after job 6: %+v, want refused", w)
+	}
+	if ac, _ := g.s.reg.find("42", "demo", 0); ac == nil || ac.jobID != 6 {
+		t.Fatalf("workspace held by %+v, want job 6", ac)
+	}
+}
+
+func TestAnotherJobCannotClaimWorkspace(t *testing.T) {
+	g := startGateway(t, nil)
+	if _, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version); !w.OK {
+		t.Fatalf("demo: %+v", w)
+	}
+	// A (newer) job of workspace "other" names "demo" in its Hello.
+	_, w := g.connectAgent(t, "job-9-ws/other", "demo", tunnel.Version)
+	if w.OK || !strings.Contains(w.Error, "ws/other") {
+		t.Fatalf("job of ws/other claiming demo: %+v, want refused", w)
+	}
+	if ac, _ := g.s.reg.find("42", "demo", 0); ac == nil || ac.jobID != 5 {
+		t.Fatalf("demo held by %+v, want job 5 still", ac)
+	}
+}
+
+func TestTunnelVersionMismatch(t *testing.T) {
+	g := startGateway(t, nil)
+	code, body, _ := g.get(t, tunnel.AgentPath, tunnel.VersionHeader, strconv.Itoa(tunnel.Version+1), tunnel.JobTokenHeader, "job-5-ws/demo")
+	var e apiError
+	_ = json.Unmarshal([]byte(body), &e)
+	if code != 400 || !strings.Contains(e.Message, "not supported") {
+		t.Errorf("WS-Tunnel-Version %d: %d %s, want 400 naming the version", tunnel.Version+1, code, body)
+	}
+	if _, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version+1); w.OK || !strings.Contains(w.Error, "version") {
+		t.Errorf("Hello version %d: %+v, want refused", tunnel.Version+1, w)
+	}
+	if g.s.Agents() != 0 {
+		t.Errorf("%d agents registered after version mismatches", g.s.Agents())
+	}
+}
+
+func TestBadControlStreamIsDropped(t *testing.T) {
+	g := startGateway(t, nil)
+	h := http.Header{}
+	h.Set(tunnel.JobTokenHeader, "job-5-ws/demo")
+	ws, _, err := tunnel.Dial(context.Background(), g.url+tunnel.AgentPath, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := tunnel.Client(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	st, _ := sess.OpenStream()
+	io.WriteString(st, "this is not json\n")
+	waitFor(t, "the gateway to drop the session", sess.IsClosed)
+	if g.s.Agents() != 0 {
+		t.Error("agent with a malformed header registered")
+	}
+}
+
+func TestJobEndDropsAgent(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.JobCheckInterval = 20 * time.Millisecond })
+	sess, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version)
+	if !w.OK {
+		t.Fatal(w)
+	}
+	ac, _ := g.s.reg.find("42", "demo", 0)
+	// While the job runs, re-checks keep the agent.
+	waitFor(t, "two re-checks", func() bool { _, n := g.auth.calls(); return n >= 3 })
+	if sess.IsClosed() || g.s.Agents() != 1 {
+		t.Fatal("agent dropped while its job runs")
+	}
+	g.auth.mu.Lock()
+	g.auth.ended["job-5-ws/demo"] = true
+	g.auth.mu.Unlock()
+	waitFor(t, "the agent to be dropped", sess.IsClosed)
+	waitFor(t, "the workspace to be unregistered", func() bool { return g.s.Agents() == 0 })
+	if p, _ := ac.getPhase(); p != PhaseStopped {
+		t.Errorf("phase = %q, want %q", p, PhaseStopped)
+	}
+}
+
+func TestMaintainerAccessCacheIsBounded(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.AllowMaintainers = true })
+	g.auth.level = 40
+	a := g.s.auth
+	far := time.Now().Add(time.Hour)
+	for i := range maxAccess {
+		a.access[fmt.Sprintf("1/%d", i)] = far
+	}
+	ac := &agentConn{projectID: 42, userID: 7, name: "demo"}
+	if !a.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
+		t.Fatal("maintainer refused")
+	}
+	if n := len(a.access); n > maxAccess {
+		t.Errorf("access cache holds %d entries, want at most %d", n, maxAccess)
+	}
+	if _, ok := a.access["42/8"]; !ok {
+		t.Error("new maintainer answer not cached")
+	}
+}
