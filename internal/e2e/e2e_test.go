@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,8 +194,8 @@ func freePort(t *testing.T) int {
 
 // proc is a running miniWS process.
 type proc struct {
-	cmd *exec.Cmd
-	out *syncBuf
+	cmd  *exec.Cmd
+	out  *syncBuf
 	done chan struct{}
 	err  error
 }
@@ -303,6 +304,7 @@ func TestWorkspace(t *testing.T) {
 	ag := start(t, agentEnv, "agent", "--gateway", g.url(), "--max-backoff", "500ms")
 	cli := []string{"GITLAB_TOKEN=" + aliceToken, "WS_GATEWAY_URL=" + g.url(), "GITLAB_HOST=" + gl, "HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
 
+	var linkTokens []string // single-use sign-in links minted below; never logged
 	statusURL := g.url() + "/api/v1/workspaces/42/demo"
 	poll(t, 10*time.Second, "agent connected and postStart done", func() error {
 		code, body := userGet(t, statusURL, "", aliceToken)
@@ -493,6 +495,119 @@ func TestWorkspace(t *testing.T) {
 		}
 	})
 
+	t.Run("web terminal", func(t *testing.T) {
+		// ws open NAME prints a fresh single-use link to the terminal page.
+		out, code := run(t, cli, "open", "demo", "--no-browser")
+		if code != 0 || !regexp.MustCompile(`^`+regexp.QuoteMeta(g.url())+`/signin/link/[A-Za-z0-9_-]{43}\n$`).MatchString(out) {
+			t.Fatalf("ws open demo = %d %q, want a sign-in link", code, out)
+		}
+		req, _ := http.NewRequest("POST", g.url()+"/api/v1/links", strings.NewReader(`{"project":"group/app","name":"demo"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+			t.Fatalf("POST /api/v1/links without a token: %v %v, want 401", resp, err)
+		}
+		req, _ = http.NewRequest("POST", g.url()+"/api/v1/links", strings.NewReader(`{"project":"group/app","name":"demo"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+bobToken)
+		if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+			t.Fatalf("POST /api/v1/links as bob: %v %v, want 403", resp, err)
+		}
+		req, _ = http.NewRequest("POST", g.url()+"/api/v1/links", strings.NewReader(`{"project":"group/app","name":"demo"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var link struct{ URL string }
+		json.NewDecoder(resp.Body).Decode(&link)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(link.URL, g.url()+"/signin/link/") {
+			t.Fatalf("POST /api/v1/links = %d %q", resp.StatusCode, link.URL)
+		}
+		linkTokens = append(linkTokens, link.URL[strings.LastIndex(link.URL, "/")+1:])
+
+		// A browser: a cookie jar that follows the link to the terminal page.
+		jar, _ := cookiejar.New(nil)
+		browser := &http.Client{Jar: jar}
+		resp, err = browser.Get(link.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Request.URL.Path != "/terminal/group/app/-/demo" || !strings.Contains(string(page), "@alice") {
+			t.Fatalf("link led to %d %s, want alice's terminal page /terminal/group/app/-/demo", resp.StatusCode, resp.Request.URL)
+		}
+		if resp, err := (&http.Client{}).Get(link.URL); err != nil || resp.StatusCode != http.StatusGone {
+			t.Fatalf("reused link: %v %v, want 410", resp, err)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		ttyURL := strings.Replace(g.url(), "http", "ws", 1) + "/terminal/group/app/-/demo/tty?cols=90&rows=30"
+		h := http.Header{}
+		h.Set("Origin", "http://evil.example")
+		if _, resp, err := websocket.Dial(ctx, ttyURL, &websocket.DialOptions{HTTPClient: browser, HTTPHeader: h}); err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Fatalf("terminal socket from another origin: %v %v, want 403", resp, err)
+		}
+		h.Set("Origin", g.url())
+		c, _, err := websocket.Dial(ctx, ttyURL, &websocket.DialOptions{HTTPClient: browser, HTTPHeader: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		var screen strings.Builder
+		var exit string
+		done := make(chan struct{})
+		var mu sync.Mutex
+		go func() {
+			defer close(done)
+			for {
+				typ, b, err := c.Read(ctx)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				if typ == websocket.MessageBinary {
+					screen.Write(b)
+				} else {
+					exit = string(b)
+				}
+				mu.Unlock()
+			}
+		}()
+		seen := func(re string) func() error {
+			return func() error {
+				mu.Lock()
+				defer mu.Unlock()
+				if regexp.MustCompile(re).MatchString(screen.String()) {
+					return nil
+				}
+				return fmt.Errorf("no %q in %q", re, screen.String())
+			}
+		}
+		c.Write(ctx, websocket.MessageBinary, []byte("echo hello-from-web\n"))
+		poll(t, 10*time.Second, "echo on the web terminal", seen(`(?m)(^|\r)hello-from-web\r?\n`))
+		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
+		poll(t, 10*time.Second, "stty size after resize", func() error {
+			c.Write(ctx, websocket.MessageBinary, []byte("echo SIZE:$(stty size)\n"))
+			time.Sleep(50 * time.Millisecond) // between retries of the command, not a wait for a result
+			return seen(`SIZE:22 77`)()
+		})
+		c.Write(ctx, websocket.MessageBinary, []byte("exit 3\n"))
+		select {
+		case <-done:
+		case <-ctx.Done():
+			t.Fatal("web terminal did not end after exit 3")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if exit != `{"type":"exit","code":3}` {
+			t.Fatalf("last control message %q, want exit code 3; screen %q", exit, screen.String())
+		}
+	})
+
 	t.Run("metrics", func(t *testing.T) {
 		_, body := userGet(t, g.url()+"/metrics", "", "")
 		for _, want := range []string{"ws_gateway_agents_connected 1", "ws_gateway_bytes_from_agent_total", `ws_gateway_auth_failures_total{reason="forbidden",who="user"}`} {
@@ -538,7 +653,7 @@ func TestWorkspace(t *testing.T) {
 	if lf, err := os.ReadFile(filepath.Join(dir, "agent.log")); err == nil {
 		all += string(lf)
 	}
-	for _, tok := range []string{jobToken, otherJob, aliceToken, bobToken, "wrong-token"} {
+	for _, tok := range append([]string{jobToken, otherJob, aliceToken, bobToken, "wrong-token"}, linkTokens...) {
 		if strings.Contains(all, tok) {
 			t.Errorf("a token appears in the logs: %s", tok)
 		}
@@ -583,4 +698,3 @@ func TestPostStopHook(t *testing.T) {
 		t.Fatalf("postStop did not run: %q", out)
 	}
 }
-
