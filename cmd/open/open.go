@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -109,7 +110,7 @@ func show(opts *OpenOptions, u string) {
 	}
 	browse := opts.Browse
 	if browse == nil {
-		browse = desktopOpen
+		browse = func(u string) error { return desktopOpen(opts.Factory.Getenv("BROWSER"), u) }
 	}
 	if err := browse(u); err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "could not open a browser: %v\n", err)
@@ -129,15 +130,47 @@ func hasDesktop(getenv func(string) string) bool {
 	return (getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != "") && getenv("SSH_CONNECTION") == ""
 }
 
-func desktopOpen(url string) error {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", url)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
+// desktopOpen starts the first command of browseCommands that starts.
+func desktopOpen(browser, url string) error {
+	var err error
+	for _, argv := range browseCommands(browser, runtime.GOOS, url) {
+		if err = exec.Command(argv[0], argv[1:]...).Start(); err == nil {
+			return nil
+		}
 	}
-	return cmd.Start()
+	return err
+}
+
+// browseCommands lists the commands that may open url, in order: each
+// entry of $BROWSER (colon-separated, as xdg-utils and Python read it;
+// "%s" in an entry is replaced by the URL, else the URL is appended), then
+// the desktop's opener.
+func browseCommands(browser, goos, url string) [][]string {
+	var out [][]string
+	for _, entry := range strings.Split(browser, ":") {
+		argv := strings.Fields(entry)
+		if len(argv) == 0 {
+			continue
+		}
+		replaced := false
+		for i, a := range argv {
+			if strings.Contains(a, "%s") {
+				argv[i] = strings.ReplaceAll(a, "%s", url)
+				replaced = true
+			}
+		}
+		if !replaced {
+			argv = append(argv, url)
+		}
+		out = append(out, argv)
+	}
+	switch goos {
+	case "darwin":
+		out = append(out, []string{"open", url})
+	case "windows":
+		out = append(out, []string{"rundll32", "url.dll,FileProtocolHandler", url})
+	default:
+		out = append(out, []string{"xdg-open", url})
+	}
+	return out
 }

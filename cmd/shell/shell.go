@@ -42,7 +42,7 @@ follows your terminal's size; otherwise stdin, stdout and stderr are piped.`,
   $ ws shell demo -- go test ./...
   $ ws shell -R group/app demo -- sh -c 'echo hi; exit 7'   # exits 7`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) < 1 {
+			if len(args) < 1 || c.ArgsLenAtDash() == 0 {
 				return cmdutil.FlagErrorf("shell", "missing workspace name")
 			}
 			if c.ArgsLenAtDash() > 1 || (c.ArgsLenAtDash() == -1 && len(args) > 1) {
