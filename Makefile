@@ -11,8 +11,8 @@ TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
 
-demo: build ## compile the example devfile and print the generated CI job
-	./bin/ws compile examples/go-web/devfile.yaml --name demo
+demo: build ## start examples/hello on this machine (ws up --local), run a command in it, stop it
+	sh scripts/demo.sh
 
 test: ## run every test (CI runs this)
 	$(TESTENV) $(GO) vet ./...

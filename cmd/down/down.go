@@ -66,6 +66,9 @@ func downRun(ctx context.Context, opts *DownOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if handled, err := downLocal(ctx, opts); handled { // 'ws up --local'
+		return err
+	}
 	project, client, err := cmdutil.ProjectClient(opts.Factory, opts.GitLabFlags)
 	if err != nil {
 		return err

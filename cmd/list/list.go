@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/status"
+	"github.com/ws-dev/ws/gitlab"
 )
 
 // ListOptions are the inputs of 'ws list'.
@@ -46,19 +48,26 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	now := opts.Factory.Now()
+	locals := listLocal(opts, now) // 'ws up --local' workspaces, listed after GitLab's
 	project, client, err := cmdutil.ProjectClient(opts.Factory, opts.GitLabFlags)
-	if err != nil {
+	if err != nil && len(locals) > 0 && opts.Project == "" {
+		// Only local workspaces: no GitLab needed.
+		project, client = "this machine", nil
+	} else if err != nil {
 		return err
 	}
-	ws, err := client.List(ctx, project)
-	if err != nil {
-		return cmdutil.GitLabError(err)
+	var ws []*gitlab.Workspace
+	if client != nil {
+		if ws, err = client.List(ctx, project); err != nil {
+			return cmdutil.GitLabError(err)
+		}
 	}
-	now := opts.Factory.Now()
-	rows := make([]status.Workspace, 0, len(ws))
+	rows := make([]status.Workspace, 0, len(ws)+len(locals))
 	for _, w := range ws {
 		rows = append(rows, status.FromGitLab(w, now))
 	}
+	rows = append(rows, locals...)
 	if opts.Output == cmdutil.OutputJSON {
 		return cmdutil.WriteJSON(opts.IO.Out, rows)
 	}
@@ -68,8 +77,12 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tAGE\tJOB\tURL")
-	for i, r := range rows {
+	for _, r := range rows {
 		age, job, url := "-", "-", "-"
+		if r.Local {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, cmdutil.Age(now, now.Add(-time.Duration(r.AgeSeconds)*time.Second)), "local ("+r.Mode+")", "-")
+			continue
+		}
 		if p := r.Pipeline; p != nil {
 			age = cmdutil.Age(now, p.CreatedAt)
 			url = p.WebURL
@@ -78,7 +91,6 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			job = fmt.Sprintf("%d %s", j.ID, j.Status)
 			url = j.WebURL
 		}
-		_ = ws[i]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, age, job, url)
 	}
 	return tw.Flush()

@@ -65,6 +65,9 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		ctx = context.Background()
 	}
 	f := opts.Factory
+	if handled, err := logsLocal(ctx, opts); handled { // 'ws up --local'
+		return err
+	}
 	project, client, err := cmdutil.ProjectClient(f, opts.GitLabFlags)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"github.com/ws-dev/ws/cmd/down"
 	gatewaycmd "github.com/ws-dev/ws/cmd/gateway"
 	"github.com/ws-dev/ws/cmd/list"
+	localcmd "github.com/ws-dev/ws/cmd/local"
 	"github.com/ws-dev/ws/cmd/logs"
 	opencmd "github.com/ws-dev/ws/cmd/open"
 	"github.com/ws-dev/ws/cmd/portforward"
@@ -87,6 +88,7 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 	cmd.AddCommand(compile.NewCmdCompile(f, nil))
 	cmd.AddCommand(validate.NewCmdValidate(f, nil))
 	cmd.AddCommand(runner.NewCmdRunner(f))
+	cmd.AddCommand(localcmd.NewCmdLocal(f))
 
 	cmd.AddCommand(newCmdVersion(f))
 	cmd.AddCommand(helpTopic("exit-codes", "Exit codes of ws", exitCodesHelp))

@@ -3,6 +3,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,6 +31,9 @@ type Workspace struct {
 	Pipeline   *gitlab.Pipeline `json:"pipeline"`
 	Job        *gitlab.Job      `json:"job"`
 	Warnings   []string         `json:"warnings"`
+	// Local and Mode describe a workspace started by 'ws up --local'.
+	Local bool   `json:"local,omitempty"`
+	Mode  string `json:"mode,omitempty"`
 }
 
 // FromGitLab converts a workspace; now is the Factory's clock.
@@ -68,6 +72,15 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*StatusOptions) error) *cobra.Co
 func statusRun(ctx context.Context, opts *StatusOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if opts.Project == "" { // a workspace started by 'ws up --local'
+		if lw, ok, err := findLocal(opts.Factory.Getenv, opts.Factory.Now(), opts.Name); err != nil || ok {
+			if err != nil || opts.Output == cmdutil.OutputJSON {
+				return errors.Join(err, cmdutil.WriteJSON(opts.IO.Out, lw))
+			}
+			_, err = fmt.Fprintf(opts.IO.Out, "%s: %s (local, %s mode)\n", lw.Name, lw.State, lw.Mode)
+			return err
+		}
 	}
 	project, client, err := cmdutil.ProjectClient(opts.Factory, opts.GitLabFlags)
 	if err != nil {

@@ -37,6 +37,7 @@ type UpOptions struct {
 	Timeout     string
 	IdleTimeout string
 	Vars        []string
+	Local       bool // run on this machine (cmd/up/local.go)
 	cmdutil.GitLabFlags
 }
 
@@ -72,6 +73,7 @@ workspace (the same as 'ws restart').`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Recreate, "recreate", false, "cancel the running workspace and launch it again")
+	cmd.Flags().BoolVar(&opts.Local, "local", false, "run the workspace on this machine (container engine or host shell), no GitLab needed")
 	AddLaunchFlags(cmd, opts)
 	return cmd
 }
@@ -163,8 +165,10 @@ func Run(ctx context.Context, opts *UpOptions) error {
 		return cmdutil.FlagErrorf(opts.Command, "no workspace name: pass --name (the devfile has no metadata.name)")
 	}
 
-	// Branch point: 'ws up --local' (another issue) runs res.YAML on this
-	// machine instead of launching it on GitLab.
+	// 'ws up --local' runs the same job on this machine instead.
+	if opts.Local {
+		return upLocal(ctx, opts, dir, res, name)
+	}
 
 	project, err := cmdutil.ResolveProject(opts.Project, dir, settings)
 	if err != nil {

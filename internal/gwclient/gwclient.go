@@ -15,6 +15,7 @@ import (
 	"github.com/ws-dev/ws/gateway"
 	"github.com/ws-dev/ws/internal/config"
 	"github.com/ws-dev/ws/internal/gitrepo"
+	"github.com/ws-dev/ws/local"
 )
 
 // Flags are the connection flags every workspace command takes.
@@ -35,10 +36,24 @@ type Target struct {
 	Client  *gateway.Client
 	Project string // "" lets the gateway pick the user's only workspace of that name
 	Name    string
+	// Local is set for a workspace started by 'ws up --local': Client
+	// talks to its embedded gateway with the token from its state file.
+	Local bool
 }
 
-// Resolve builds the client for workspace name.
+// Resolve builds the client for workspace name: a local workspace of that
+// name ('ws up --local') unless -R or --gateway is given, else the gateway
+// configured for GitLab workspaces.
 func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
+	if fl.Project == "" && fl.Gateway == "" {
+		gw, tok, err := local.Lookup(f.Getenv, name)
+		switch {
+		case err == nil:
+			return &Target{Client: &gateway.Client{BaseURL: gw, Token: tok, HTTP: http.DefaultClient}, Project: "-", Name: name, Local: true}, nil
+		case errors.Is(err, local.ErrStopped):
+			return nil, &cmdutil.HintError{Err: err, Hint: "start it with 'ws up --local', or name a GitLab workspace with -R group/project"}
+		}
+	}
 	s, err := config.Resolve(config.Flags{Host: fl.Host, Gateway: fl.Gateway}, f.Getenv)
 	if err != nil {
 		return nil, err
@@ -130,6 +145,12 @@ func (t *Target) Link(ctx context.Context, f *cmdutil.Factory) (string, error) {
 // Explain adds hints to gateway errors.
 func (t *Target) Explain(err error) error {
 	var se *gateway.StatusError
+	if t.Local {
+		if errors.As(err, &se) && se.Status == http.StatusNotFound {
+			return &cmdutil.HintError{Err: fmt.Errorf("local workspace %q: %w", t.Name, err), Hint: "its agent is not connected; see 'ws logs " + t.Name + "'"}
+		}
+		return &cmdutil.HintError{Err: fmt.Errorf("local workspace %q: %w", t.Name, err), Hint: "its supervisor may have stopped; see 'ws list' and 'ws logs " + t.Name + "'"}
+	}
 	if !errors.As(err, &se) {
 		return &cmdutil.HintError{Err: err, Hint: "check WS_GATEWAY_URL and that the gateway is up (" + t.Client.BaseURL + "/healthz)"}
 	}

@@ -30,6 +30,9 @@ type Result struct {
 	YAML []byte
 	// Plan is the agent's plan compiled into YAML; nil when Diags has errors.
 	Plan *plan.Plan
+	// Pipeline is the typed model YAML was encoded from ('ws up --local'
+	// runs its workspace job); nil when Diags has errors.
+	Pipeline *ci.Pipeline
 	// Diags holds every error and warning, sorted.
 	Diags diag.List
 }
@@ -134,7 +137,7 @@ func CompileFile(dir, path string, opts compiler.Options, options ...Option) (*R
 	if err != nil {
 		return nil, err
 	}
-	res.YAML, res.Plan = out, p
+	res.YAML, res.Plan, res.Pipeline = out, p, pl
 	return res, nil
 }
 
