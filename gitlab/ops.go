@@ -270,6 +270,16 @@ type RunnerCheck struct {
 	Checked bool     // false when the token may not list runners (403)
 	Online  int      // online, unpaused runners carrying every tag
 	Tags    []string // the job's tags
+	// Runners are those online runners ('ws doctor' reads their names).
+	Runners []RunnerInfo
+}
+
+// RunnerInfo is what the project runners API shows of a runner to a
+// non-admin: no executor, no tags.
+type RunnerInfo struct {
+	ID          int64
+	Description string
+	Type        string // instance_type, group_type or project_type
 }
 
 // Warning returns the warning to show, or "".
@@ -305,11 +315,16 @@ func (c *Client) CheckRunners(ctx context.Context, project string, tags []string
 	}
 	res.Checked = true
 	res.Online = len(rs)
+	for _, r := range rs {
+		res.Runners = append(res.Runners, RunnerInfo{ID: r.ID, Description: r.Description, Type: r.RunnerType})
+	}
 	return res, nil
 }
 
 // AuthInfo is who the token belongs to and what it may do.
 type AuthInfo struct {
+	ID        int64
+	IsAdmin   bool // GitLab shows is_admin to administrators only
 	Username  string
 	Name      string
 	Scopes    []string // nil when unknown (not a personal access token)
@@ -347,7 +362,7 @@ func (c *Client) Auth(ctx context.Context) (*AuthInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &AuthInfo{Username: u.Username, Name: u.Name}
+	info := &AuthInfo{ID: u.ID, IsAdmin: u.IsAdmin, Username: u.Username, Name: u.Name}
 	if pat != nil {
 		info.Scopes = pat.Scopes
 		if info.Scopes == nil {
