@@ -12,6 +12,7 @@ import (
 	"github.com/ws-dev/ws/cmd/auth"
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/compile"
+	"github.com/ws-dev/ws/cmd/doctor"
 	"github.com/ws-dev/ws/cmd/down"
 	gatewaycmd "github.com/ws-dev/ws/cmd/gateway"
 	"github.com/ws-dev/ws/cmd/list"
@@ -73,6 +74,7 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
+	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
 	cmd.AddCommand(shell.NewCmdShell(f, nil))
 	cmd.AddCommand(portforward.NewCmdPortForward(f, nil))
 	cmd.AddCommand(opencmd.NewCmdOpen(f, nil))
