@@ -39,7 +39,10 @@ func (g GitLabAuth) Job(ctx context.Context, token string) (*gitlab.JobIdentity,
 
 // User implements [Authenticator].
 func (g GitLabAuth) User(ctx context.Context, token string) (*gitlab.UserIdentity, error) {
-	return gitlab.VerifyUserToken(ctx, g.URL, g.HTTP, token)
+	// Sent as "Authorization: Bearer", which GitLab accepts for personal,
+	// project and group access tokens and for OAuth access tokens (the web
+	// page's GitLab sign-in) alike.
+	return gitlab.VerifyBearerToken(ctx, g.URL, g.HTTP, token)
 }
 
 // AccessLevel implements [Authenticator].

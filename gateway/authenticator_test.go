@@ -81,3 +81,19 @@ func TestNewNeedsGitLabOrAuth(t *testing.T) {
 		t.Fatal("New without GitLab URL and Auth: no error")
 	}
 }
+
+// The web page's sign-in goes through the same Authenticator, so a local
+// gateway (ws up --local) needs no GitLab for the browser either.
+func TestWebSignInUsesAuthenticator(t *testing.T) {
+	s, err := New(Config{PublicURL: "http://127.0.0.1:1", Auth: fakeAuth{job: "j", user: "u", ref: "main"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := webBackend{s}.UserFromToken(context.Background(), "u")
+	if err != nil || u.Username != "ada" {
+		t.Fatalf("UserFromToken(local user token) = %+v, %v; want ada", u, err)
+	}
+	if _, err := (webBackend{s}).UserFromToken(context.Background(), "x"); err == nil {
+		t.Fatal("UserFromToken(wrong token) succeeded")
+	}
+}

@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ws-dev/ws/gitlab"
 	"github.com/ws-dev/ws/tunnel"
 	"github.com/ws-dev/ws/webui"
 )
@@ -102,38 +101,6 @@ func (ws *webState) token(id int64) string {
 	return t.tok
 }
 
-// verifyBearer is auth.verify with the token sent as "Authorization: Bearer", so OAuth
-// access tokens from the page's GitLab sign-in work too. It shares verify's cache.
-func (a *auth) verifyBearer(ctx context.Context, tok string) (*gitlab.UserIdentity, error) {
-	key := tokenKey(tok)
-	a.mu.Lock()
-	c, ok := a.cache[key]
-	a.mu.Unlock()
-	if ok && time.Now().Before(c.expires) {
-		return &c.id, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	id, err := gitlab.VerifyBearerToken(ctx, a.s.cfg.GitLabURL, a.s.cfg.HTTPClient, tok)
-	if err != nil {
-		if errors.Is(err, gitlab.ErrTokenInvalid) {
-			return nil, errBadToken
-		}
-		return nil, err
-	}
-	a.mu.Lock()
-	if len(a.cache) >= maxCache {
-		for k, v := range a.cache {
-			if time.Now().After(v.expires) || len(a.cache) >= maxCache {
-				delete(a.cache, k)
-			}
-		}
-	}
-	a.cache[key] = cachedUser{id: *id, expires: time.Now().Add(a.s.cfg.UserCacheTTL)}
-	a.mu.Unlock()
-	return id, nil
-}
-
 // displayName returns the cached GitLab display name of tok's user, else username.
 func (a *auth) displayName(tok, username string) string {
 	a.mu.Lock()
@@ -157,7 +124,7 @@ func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, 
 		s.m.authFailures.WithLabelValues("user", "rate_limited").Inc()
 		return webui.User{}, errors.New("too many failed sign-ins from this address")
 	}
-	id, err := s.auth.verifyBearer(ctx, tok)
+	id, err := s.auth.verify(ctx, tok)
 	if err != nil {
 		if errors.Is(err, errBadToken) {
 			if ip != "" {
