@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/compiler"
+	"github.com/ws-dev/ws/diag"
 	"github.com/ws-dev/ws/gitlab"
 	"github.com/ws-dev/ws/internal/config"
 	"github.com/ws-dev/ws/internal/pipeline"
@@ -275,6 +277,11 @@ func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, 
 		_ = res.Diags.WriteText(opts.IO.ErrOut)
 		return nil, cmdutil.ErrDevfileInvalid
 	}
-	_ = res.Diags.WriteText(opts.IO.ErrOut) // warnings
+	warnings := res.Diags
+	if opts.Local {
+		// Runner tags pick a GitLab runner; they mean nothing on this machine.
+		warnings = slices.DeleteFunc(slices.Clone(warnings), func(d diag.Diagnostic) bool { return d.Code == "no-tags" })
+	}
+	_ = warnings.WriteText(opts.IO.ErrOut)
 	return res, nil
 }
