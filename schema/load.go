@@ -13,7 +13,7 @@ import (
 	devfilepkg "github.com/devfile/api/v2/pkg/devfile"
 	apiOverride "github.com/devfile/api/v2/pkg/utils/overriding"
 	"github.com/devfile/api/v2/pkg/validation/variables"
-	"github.com/devfile/library/v2/pkg/devfile/parser"
+	"github.com/devfile/library/v2/pkg/devfile/parser/data"
 	"github.com/devfile/library/v2/pkg/devfile/validate"
 	"go.yaml.in/yaml/v3"
 
@@ -88,8 +88,8 @@ func LoadBytes(display, dir string, data []byte, opts Options) (df *Devfile, dia
 	if obj == nil || diags.HasErrors() {
 		return nil, diags
 	}
-	df = &Devfile{File: display, Index: ix, SchemaVersion: obj.Data.GetSchemaVersion(), Metadata: obj.Data.GetMetadata()}
-	spec := obj.Data.GetDevfileWorkspaceSpec()
+	df = &Devfile{File: display, Index: ix, SchemaVersion: obj.GetSchemaVersion(), Metadata: obj.GetMetadata()}
+	spec := obj.GetDevfileWorkspaceSpec()
 	if spec == nil {
 		spec = &v1.DevWorkspaceTemplateSpec{}
 	}
@@ -105,8 +105,8 @@ func LoadBytes(display, dir string, data []byte, opts Options) (df *Devfile, dia
 		w := variables.ValidateAndReplaceGlobalVariable(spec)
 		diags = append(diags, variableWarnings(ix, w)...)
 	}
-	obj.Data.SetDevfileWorkspaceSpec(*spec)
-	if err := validate.ValidateDevfileData(obj.Data); err != nil {
+	obj.SetDevfileWorkspaceSpec(*spec)
+	if err := validate.ValidateDevfileData(obj); err != nil {
 		diags = append(diags, translate(ix, err, "invalid-devfile")...)
 	}
 	df.Spec = *spec
@@ -122,15 +122,15 @@ type loader struct {
 var versionRE = regexp.MustCompile(`^2\.\d+\.\d+(-.*)?$`)
 
 // parse loads one file and flattens its parent and plugins.
-func (l *loader) parse(display, dir string, data []byte, depth int) (*parser.DevfileObj, *Index, diag.List) {
+func (l *loader) parse(display, dir string, src []byte, depth int) (data.DevfileData, *Index, diag.List) {
 	file := diag.Pos{File: display}
-	if len(data) > MaxSize {
+	if len(src) > MaxSize {
 		return nil, nil, diag.List{{Severity: diag.Error, Pos: file,
-			Summary: fmt.Sprintf("devfile is %d bytes, over the %d-byte limit", len(data), MaxSize),
+			Summary: fmt.Sprintf("devfile is %d bytes, over the %d-byte limit", len(src), MaxSize),
 			Hint:    "split it with a parent devfile or remove inlined content", Code: "too-large"}}
 	}
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	if err := dec.Decode(&doc); err != nil {
 		if err.Error() == "EOF" {
 			return nil, nil, diag.List{{Severity: diag.Error, Pos: file, Summary: "devfile is empty",
@@ -146,20 +146,17 @@ func (l *loader) parse(display, dir string, data []byte, depth int) (*parser.Dev
 	if d, ok := checkVersion(ix); !ok {
 		return nil, ix, diag.List{d}
 	}
-	f := false
-	obj, err := parser.ParseDevfile(parser.ParserArgs{
-		Data:                          data,
-		FlattenedDevfile:              &f, // ws resolves parents itself, without side effects
-		ConvertKubernetesContentInUri: &f, // never read or fetch manifests
-		SetBooleanDefaults:            &f, // the compiler uses the Get* accessors
-		DownloadGitResources:          &f,
-	})
+	// The library's parser.ParseDevfile without flattening (ws resolves
+	// parents itself, without side effects), Kubernetes URI inlining,
+	// boolean defaults (the compiler uses the Get* accessors) or Git
+	// downloads; see parseDevfile.
+	obj, err := parseDevfile(src)
 	if err != nil {
 		return nil, ix, translate(ix, err, "invalid-devfile")
 	}
-	spec := obj.Data.GetDevfileWorkspaceSpec()
+	spec := obj.GetDevfileWorkspaceSpec()
 	if spec == nil {
-		return &obj, ix, nil
+		return obj, ix, nil
 	}
 	var diags diag.List
 	var parentFlat *v1.DevWorkspaceTemplateSpecContent
@@ -219,8 +216,8 @@ func (l *loader) parse(display, dir string, data []byte, depth int) (*parser.Dev
 		spec.DevWorkspaceTemplateSpecContent = *merged
 	}
 	spec.Parent = nil
-	obj.Data.SetDevfileWorkspaceSpec(*spec)
-	return &obj, ix, diags
+	obj.SetDevfileWorkspaceSpec(*spec)
+	return obj, ix, diags
 }
 
 // importRef loads a parent or plugin and returns its flattened content.
@@ -232,7 +229,7 @@ func (l *loader) importRef(display, dir, what string, pos diag.Pos, ref v1.Impor
 		return fail("parent-depth", fmt.Sprintf("more than %d levels of parents", maxDepth), "flatten the chain of parents")
 	}
 	var (
-		data        []byte
+		src         []byte
 		err         error
 		childDisp   string
 		childDir    string
@@ -255,7 +252,7 @@ func (l *loader) importRef(display, dir, what string, pos diag.Pos, ref v1.Impor
 		if l.visited[key] {
 			return fail("parent-cycle", fmt.Sprintf("%s %q is already being loaded (a cycle)", what, ref.Uri), "remove the cycle between the devfiles")
 		}
-		data, err = l.opts.ReadFile(p)
+		src, err = l.opts.ReadFile(p)
 		if err != nil {
 			return fail("parent-not-found", fmt.Sprintf("cannot read %s %q: %v", what, ref.Uri, unwrapPathError(err)), "check the path; it is relative to the devfile's directory")
 		}
@@ -284,11 +281,11 @@ func (l *loader) importRef(display, dir, what string, pos diag.Pos, ref v1.Impor
 	default:
 		return fail("parent-empty", what+" does not reference a devfile", "set uri (a path) or id")
 	}
-	obj, _, diags := l.parse(childDisp, childDir, data, depth+1)
+	obj, _, diags := l.parse(childDisp, childDir, src, depth+1)
 	if obj == nil || diags.HasErrors() {
 		return nil, diags
 	}
-	spec := obj.Data.GetDevfileWorkspaceSpecContent()
+	spec := obj.GetDevfileWorkspaceSpecContent()
 	return spec, diags
 }
 
@@ -310,7 +307,7 @@ func (l *loader) remote(display, url, what string, pos diag.Pos, depth int, fail
 	if obj == nil || diags.HasErrors() {
 		return nil, diags
 	}
-	return obj.Data.GetDevfileWorkspaceSpecContent(), diags
+	return obj.GetDevfileWorkspaceSpecContent(), diags
 }
 
 func checkVersion(ix *Index) (diag.Diagnostic, bool) {
