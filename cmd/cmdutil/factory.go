@@ -21,6 +21,9 @@ type Factory struct {
 	// WorkDir is the directory relative paths are resolved against.
 	WorkDir func() (string, error)
 
+	// ConfigFlags are the global --host and --token flags (empty when not
+	// given); Config gives them precedence.
+	ConfigFlags config.Flags
 	// Config resolves the GitLab host, token and gateway URL with their
 	// sources (flag → environment → glab config → default).
 	Config func() (config.Settings, error)
@@ -42,7 +45,7 @@ func New() *Factory {
 		WorkDir: os.Getwd,  // the current directory
 	}
 	f.Config = func() (config.Settings, error) { // Getenv, and the glab config under HOME
-		return config.Resolve(config.Flags{}, f.Getenv)
+		return config.Resolve(f.ConfigFlags, f.Getenv)
 	}
 	f.Sleep = sleep                                                                    // a real timer
 	f.PollInterval = 2 * time.Second                                                   // GitLab job state changes in seconds

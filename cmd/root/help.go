@@ -14,15 +14,38 @@ const exitCodesHelp = `ws exits with one of these codes:
 'ws shell NAME -- CMD' exits with the remote command's own exit status.
 `
 
-const environmentHelp = `Environment variables ws reads:
+const environmentHelp = `Environment variables ws reads (flags win over them):
 
-  GITLAB_HOST          GitLab instance URL (default https://gitlab.com)
-  GITLAB_TOKEN         GitLab personal access token with the api scope
+GitLab access (ws up, restart, down, list, status, logs, auth, doctor, shell, open):
+  GITLAB_HOST          GitLab instance URL (default https://gitlab.com); --host wins
+  GITLAB_TOKEN         personal access token with the api scope; --token wins
   GITLAB_ACCESS_TOKEN  used when GITLAB_TOKEN is unset
   OAUTH_TOKEN          used when the two above are unset
-  WS_GATEWAY_URL       base URL of the ws gateway (ws shell, port-forward, open)
-  WS_UPDATE            tests only: rewrite golden files when set to 1
+  GLAB_CONFIG_DIR      where glab's config.yml is (default $XDG_CONFIG_HOME/glab-cli or
+                       ~/.config/glab-cli); read-only, for host and token
+
+Gateway (ws shell, port-forward, open, up):
+  WS_GATEWAY_URL       base URL of the ws gateway; --gateway wins
+  BROWSER              programs that open a URL (colon-separated; %s is the URL)
+
+ws gateway serve (each also a flag and a config-file key; see docs/gateway.md):
+  WS_GATEWAY_CONFIG, WS_GATEWAY_LISTEN, WS_GATEWAY_GITLAB_URL, WS_GATEWAY_PUBLIC_URL,
+  WS_GATEWAY_ALLOWED_ORIGINS, WS_GATEWAY_OAUTH_CLIENT_ID, WS_GATEWAY_OAUTH_CLIENT_SECRET, ...
+
+ws agent (inside the workspace job; set by the generated job):
+  WS_PLAN              the workspace plan (JSON) compiled into the job
+  CI_JOB_TOKEN         the job's token; the agent's only credential
+  WS_AGENT_GATEWAY     overrides the plan's gateway URL
+  WS_AGENT_LOG         the agent's log file (default /tmp/ws-agent.log)
+
+ws up --local:
+  WS_LOCAL_ENGINE      shell, docker or podman (default: a usable engine, else shell)
+  XDG_STATE_HOME       local workspaces' state lives in $XDG_STATE_HOME/ws/local
+                       (default ~/.local/state/ws/local)
+
+Output and tests:
   NO_COLOR             disable colour in terminal output
+  WS_UPDATE            tests only: rewrite golden files when set to 1
 
 Tokens are never printed; 'ws auth status' says which one is used and where it
 came from.

@@ -66,6 +66,8 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Cmd: commandPath(c), Err: err}
 	})
+	cmd.PersistentFlags().StringVar(&f.ConfigFlags.Host, "host", "", "GitLab `URL` (default: $GITLAB_HOST, then glab's config, then https://gitlab.com)")
+	cmd.PersistentFlags().StringVar(&f.ConfigFlags.Token, "token", "", "GitLab access `TOKEN` (default: $GITLAB_TOKEN, $GITLAB_ACCESS_TOKEN, $OAUTH_TOKEN, then glab's config); prefer the environment: a flag is visible to other local users in the process list")
 	cmd.AddGroup(
 		&cobra.Group{ID: "devfile", Title: "Devfile commands:"},
 		&cobra.Group{ID: "workspace", Title: "Workspace commands:"},
@@ -75,11 +77,6 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 	// Subcommands. Each lives in its own package under cmd/.
 	// ws:commands (keep this marker; add one line per command below it)
 	cmd.AddCommand(doctor.NewCmdDoctor(f, nil))
-	cmd.AddCommand(shell.NewCmdShell(f, nil))
-	cmd.AddCommand(portforward.NewCmdPortForward(f, nil))
-	cmd.AddCommand(opencmd.NewCmdOpen(f, nil))
-	cmd.AddCommand(agentcmd.NewCmdAgent(f, nil))
-	cmd.AddCommand(gatewaycmd.NewCmdGateway(f, nil))
 	cmd.AddCommand(up.NewCmdUp(f, nil))
 	cmd.AddCommand(restart.NewCmdRestart(f, nil))
 	cmd.AddCommand(down.NewCmdDown(f, nil))
@@ -87,6 +84,11 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 	cmd.AddCommand(status.NewCmdStatus(f, nil))
 	cmd.AddCommand(logs.NewCmdLogs(f, nil))
 	cmd.AddCommand(auth.NewCmdAuth(f, nil))
+	cmd.AddCommand(shell.NewCmdShell(f, nil))
+	cmd.AddCommand(portforward.NewCmdPortForward(f, nil))
+	cmd.AddCommand(opencmd.NewCmdOpen(f, nil))
+	cmd.AddCommand(agentcmd.NewCmdAgent(f, nil))
+	cmd.AddCommand(gatewaycmd.NewCmdGateway(f, nil))
 	cmd.AddCommand(compile.NewCmdCompile(f, nil))
 	cmd.AddCommand(validate.NewCmdValidate(f, nil))
 	cmd.AddCommand(runner.NewCmdRunner(f))

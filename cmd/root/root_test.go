@@ -67,3 +67,13 @@ type bytesBuffer struct{ b []byte }
 
 func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 func (w *bytesBuffer) String() string              { return string(w.b) }
+
+func TestEnvironmentTopicListsEveryVariable(t *testing.T) {
+	code, out, _ := run("environment")
+	assert.Equal(t, 0, code)
+	for _, v := range []string{"GITLAB_HOST", "GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN", "GLAB_CONFIG_DIR",
+		"WS_GATEWAY_URL", "BROWSER", "WS_GATEWAY_CONFIG", "WS_PLAN", "CI_JOB_TOKEN", "WS_AGENT_GATEWAY", "WS_AGENT_LOG",
+		"WS_LOCAL_ENGINE", "XDG_STATE_HOME", "NO_COLOR"} {
+		assert.Contains(t, out, v)
+	}
+}

@@ -22,7 +22,6 @@ import (
 type Flags struct {
 	Project string
 	Gateway string
-	Host    string
 }
 
 // Add registers -R/--project and --gateway on cmd.
@@ -54,7 +53,7 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 			return nil, &cmdutil.HintError{Err: err, Hint: "start it with 'ws up --local', or name a GitLab workspace with -R group/project"}
 		}
 	}
-	s, err := config.Resolve(config.Flags{Host: fl.Host, Gateway: fl.Gateway}, f.Getenv)
+	s, err := config.Resolve(config.Flags{Host: f.ConfigFlags.Host, Token: f.ConfigFlags.Token, Gateway: fl.Gateway}, f.Getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +62,7 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 			Hint: "set WS_GATEWAY_URL or pass --gateway https://ws.example.com (ask whoever runs your gateway)"}
 	}
 	if !s.Token.Set() {
-		return nil, &cmdutil.AuthError{Err: errors.New("no GitLab token"), Hint: "set GITLAB_TOKEN (scope read_user or api) or run 'ws auth login'"}
+		return nil, &cmdutil.AuthError{Err: errors.New("no GitLab token"), Hint: "set GITLAB_TOKEN (scope read_user or api), or sign in with glab ('glab auth login'), whose config ws reads"}
 	}
 	return &Target{Client: &gateway.Client{BaseURL: s.Gateway.Value, Token: s.Token.Value, HTTP: http.DefaultClient}, Project: fl.Project, Name: name}, nil
 }
@@ -156,7 +155,7 @@ func (t *Target) Explain(err error) error {
 	}
 	switch se.Status {
 	case http.StatusUnauthorized:
-		return &cmdutil.AuthError{Err: err, Hint: "set GITLAB_TOKEN to a valid token of the GitLab the gateway uses, or run 'ws auth login'"}
+		return &cmdutil.AuthError{Err: err, Hint: "set GITLAB_TOKEN to a valid token of the GitLab the gateway uses; 'ws auth status' shows which token ws sends"}
 	case http.StatusForbidden:
 		return &cmdutil.AuthError{Err: err, Hint: "ask the workspace's owner, or launch your own with 'ws up'"}
 	case http.StatusNotFound:
