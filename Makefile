@@ -17,6 +17,8 @@ demo: build ## start examples/hello on this machine (ws up --local), run a comma
 test: ## run every test (CI runs this)
 	$(TESTENV) $(GO) vet ./...
 	$(TESTENV) $(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory check-docs
+	$(MAKE) --no-print-directory check-deploy
 	$(MAKE) --no-print-directory test-browser-or-skip
 
 golden: ## rewrite golden files from current output
