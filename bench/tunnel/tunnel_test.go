@@ -42,7 +42,7 @@ func fakeGitLab(tb testing.TB) string {
 		io.WriteString(w, `{"id":1,"status":"running","ref":"ws/`+name+`","web_url":"http://x/g/p/-/jobs/1","pipeline":{"id":1,"project_id":7},"user":{"id":1,"username":"u"}}`)
 	})
 	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("PRIVATE-TOKEN") != userTok {
+		if r.Header.Get("PRIVATE-TOKEN") != userTok && r.Header.Get("Authorization") != "Bearer "+userTok {
 			w.WriteHeader(401)
 			return
 		}
