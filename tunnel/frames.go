@@ -37,7 +37,33 @@ type frameWriter struct {
 // plus headers; larger frames are not produced by the tunnel.
 const maxCoalesce = StreamWindow + 64
 
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// Frame buffers come in two sizes, each allocated at its full capacity so
+// that collecting a frame never grows (and reallocates) one: appending
+// to a smaller pooled buffer made the collector allocate about as many
+// bytes as it sent.
+const smallFrame = 64<<10 + 14
+
+var (
+	smallFrames = sync.Pool{New: func() any { b := make([]byte, 0, smallFrame); return &b }}
+	largeFrames = sync.Pool{New: func() any { b := make([]byte, 0, maxCoalesce+14); return &b }}
+)
+
+// frameBuf returns an empty pooled buffer for n bytes (n ≤ maxCoalesce+14).
+func frameBuf(n int) *[]byte {
+	if n <= smallFrame {
+		return smallFrames.Get().(*[]byte)
+	}
+	return largeFrames.Get().(*[]byte)
+}
+
+func putFrameBuf(b *[]byte) {
+	switch cap(*b) {
+	case smallFrame:
+		smallFrames.Put(b)
+	case maxCoalesce + 14:
+		largeFrames.Put(b)
+	}
+}
 
 func newFrameWriter(w io.Writer) *frameWriter { return &frameWriter{w: w} }
 
@@ -127,7 +153,7 @@ func (f *frameWriter) startFrame() {
 		}
 		return
 	}
-	f.buf = framePool.Get().(*[]byte)
+	f.buf = frameBuf(f.nhdr + f.need)
 	*f.buf = append((*f.buf)[:0], f.hdr[:f.nhdr]...)
 }
 
@@ -141,9 +167,7 @@ func (f *frameWriter) flush() error {
 	b := f.buf
 	f.buf = nil
 	_, err := f.w.Write(*b)
-	if cap(*b) <= maxCoalesce+16 {
-		framePool.Put(b)
-	}
+	putFrameBuf(b)
 	if err != nil {
 		f.err = err
 	}
@@ -163,14 +187,22 @@ func (t upgradeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if !ok {
 		return resp, err
 	}
-	resp.Body = &upgradedBody{ReadWriteCloser: rwc, fw: newFrameWriter(rwc)}
+	resp.Body = &upgradedBody{ReadWriteCloser: rwc, br: bufio.NewReaderSize(rwc, clientReadBuf), fw: newFrameWriter(rwc)}
 	return resp, nil
 }
 
 type upgradedBody struct {
 	io.ReadWriteCloser
+	br *bufio.Reader
 	fw *frameWriter
 }
+
+// clientReadBuf is the read buffer under coder/websocket's 4 KiB reader
+// on the dialing side (agent, CLI): one read syscall takes up to this
+// much. The gateway, which must stay small per idle agent, keeps 4 KiB.
+const clientReadBuf = 64 << 10
+
+func (b *upgradedBody) Read(p []byte) (int, error) { return b.br.Read(p) }
 
 func (b *upgradedBody) Write(p []byte) (int, error) { return b.fw.Write(p) }
 

@@ -198,6 +198,27 @@ func TestFrameWriterPassesLargeFrames(t *testing.T) {
 	}
 }
 
+// TestFrameWriterReusesBuffers: collecting a frame of any size up to
+// maxCoalesce takes a pooled buffer of sufficient capacity, so it does not
+// allocate (growing a small pooled buffer allocated about a byte per byte
+// sent).
+func TestFrameWriterReusesBuffers(t *testing.T) {
+	fw := newFrameWriter(io.Discard)
+	for _, n := range []int{100, 64 << 10, 100 << 10, maxCoalesce} {
+		f := frame(n, true)
+		allocs := testing.AllocsPerRun(20, func() {
+			for rest := f; len(rest) > 0; {
+				k := min(len(rest), 4096)
+				fw.Write(rest[:k])
+				rest = rest[k:]
+			}
+		})
+		if allocs >= 1 {
+			t.Errorf("frame of %d bytes: %.1f allocations per frame, want none", n, allocs)
+		}
+	}
+}
+
 // TestTunnelRoundTrip carries a yamux stream over Dial/Accept (through
 // the frame writers on both ends) and checks that compression is off.
 func TestTunnelRoundTrip(t *testing.T) {
