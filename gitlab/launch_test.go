@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,9 +26,18 @@ const (
 	newSHA  = "3333333333333333333333333333333333333333"
 )
 
-type sleeps struct{ d []time.Duration }
+// sleeps records the client's waits; requests run in parallel, so it locks.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
 
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error { s.d = append(s.d, d); return nil }
+func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+	return nil
+}
 
 func newClient(t *testing.T, srv *fg.Server, mod ...func(*Options)) (*Client, *sleeps) {
 	t.Helper()
