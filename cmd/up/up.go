@@ -39,6 +39,9 @@ type UpOptions struct {
 	Timeout     string
 	IdleTimeout string
 	Vars        []string
+	AgentSource string
+	AgentImage  string
+	Profile     string
 	Local       bool // run on this machine (cmd/up/local.go)
 	cmdutil.GitLabFlags
 }
@@ -83,7 +86,7 @@ workspace (the same as 'ws restart').`,
 // AddLaunchFlags adds the flags 'ws up' and 'ws restart' share.
 func AddLaunchFlags(cmd *cobra.Command, opts *UpOptions) {
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Name, "name", "", "workspace name; the branch is ws/<name> (default: the devfile's metadata.name)")
+	fl.StringVar(&opts.Name, "name", "", "workspace name; the branch is ws/<name> (default: ws/name, metadata.name, else the devfile's directory)")
 	fl.StringVar(&opts.Ref, "ref", "", "branch to start ws/<name> from (default: the current branch)")
 	fl.BoolVar(&opts.NoWait, "no-wait", false, "return once the pipeline is created")
 	fl.DurationVar(&opts.WaitTimeout, "wait-timeout", 15*time.Minute, "stop waiting for the workspace after this long")
@@ -91,6 +94,10 @@ func AddLaunchFlags(cmd *cobra.Command, opts *UpOptions) {
 	fl.StringVar(&opts.Timeout, "timeout", "", `job timeout, e.g. "4h" (the hard cap of one run)`)
 	fl.StringVar(&opts.IdleTimeout, "idle-timeout", "", `stop after no activity for this long; "0" disables`)
 	fl.StringArrayVar(&opts.Vars, "var", nil, "devfile variable KEY=VALUE (repeatable)")
+	fl.StringVar(&opts.AgentSource, "agent-source", "", "how the agent reaches the job: artifact, service or local (default: ws/agent-source, else artifact)")
+	fl.StringVar(&opts.AgentImage, "agent-image", "", "ws `IMAGE` that delivers the agent (default: ws/agent-image, else the release image)")
+	fl.StringVar(&opts.Profile, "profile", "", "devfile rules to enforce: default or gitlab (GitLab Workspaces' rules)")
+	fl.StringVar(&opts.Factory.ConfigFlags.Gateway, "gateway", "", "ws gateway `URL` compiled into the job (default: $WS_GATEWAY_URL, else ws/gateway)")
 	cmdutil.AddGitLabFlags(cmd, &opts.GitLabFlags)
 }
 
@@ -265,7 +272,8 @@ func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, 
 		vars[k] = val
 	}
 	copts := compiler.Options{Name: opts.Name, Tags: opts.Tags, Timeout: opts.Timeout, IdleTimeout: opts.IdleTimeout,
-		Vars: vars, Gateway: s.Gateway.Value}
+		Vars: vars, Gateway: s.Gateway.Value, AgentSource: opts.AgentSource, AgentImage: opts.AgentImage,
+		Profile: compiler.Profile(opts.Profile)}
 	if opts.Devfile != "" {
 		copts.SourceFile = filepath.ToSlash(opts.Devfile)
 	}
