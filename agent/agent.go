@@ -323,6 +323,10 @@ func (a *Agent) connectOnce(ctx context.Context) (quick bool, err error) {
 		_ = tunnel.WriteLine(ctrl, m)
 	}
 	a.ctrlMu.Unlock()
+	// A phase set after the Hello read it (postStart ending during the handshake) was sent
+	// to no one: send the current one again.
+	phase, errText := a.currentPhase()
+	a.sendControl(tunnel.Control{Type: tunnel.MsgStatus, Phase: phase, Error: errText})
 	defer func() {
 		a.ctrlMu.Lock()
 		a.ctrl = nil
