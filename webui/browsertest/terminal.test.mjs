@@ -1,5 +1,6 @@
 // Browser test of the web terminal: Debian's chromium, driven by playwright-core, against the
-// devserver (webui with real local PTY shells). Run through run.sh (make test-browser).
+// real thing: internal/e2e/browserserver runs a real gateway (with a fake GitLab that checks
+// tokens) and a real agent ('ws agent') for workspace demo. Run through run.sh (make test-browser).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,17 +11,30 @@ import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const out = process.env.WS_OUT;
-const devserverBin = process.env.WS_DEVSERVER;
+const serverBin = process.env.WS_SERVER;
+const wsBin = process.env.WS_BIN;
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-assert.ok(out && devserverBin, 'run through run.sh: WS_OUT and WS_DEVSERVER must be set');
+assert.ok(out && serverBin && wsBin, 'run through run.sh: WS_OUT, WS_SERVER and WS_BIN must be set');
 
-let server, base, control, context, page, profile, firstLink;
-const terminalPath = '/terminal/demo/app/-/demo';
+let server, base, control, token, badToken, context, page, profile, firstLink;
+const terminalPath = '/terminal/group/app/-/demo';
 
+// ctl stops or starts the workspace: the server answers once the gateway agrees.
 async function ctl(what) {
   const resp = await fetch(control + what, { method: 'POST' });
-  assert.equal(resp.status, 200, `control ${what}`);
-  return resp.text();
+  assert.equal(resp.status, 200, `control ${what}: ${await resp.text()}`);
+}
+
+// mintLink asks the gateway for a sign-in link as 'ws open demo' does: POST /api/v1/links
+// with alice's GitLab token.
+async function mintLink() {
+  const resp = await fetch(base + '/api/v1/links', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ project: 'group/app', name: 'demo' }),
+  });
+  assert.equal(resp.status, 200, `POST /api/v1/links: ${await resp.clone().text()}`);
+  return (await resp.json()).url;
 }
 
 const screen = () => page.evaluate(() => window.wsTerminal.screen());
@@ -53,13 +67,13 @@ async function ptySize(tag) {
 const shot = (name) => page.screenshot({ path: path.join(out, name) });
 
 before(async () => {
-  server = spawn(devserverBin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  server.stderr.pipe(createWriteStream(path.join(out, 'devserver.log')));
+  server = spawn(serverBin, ['-ws', wsBin], { stdio: ['pipe', 'pipe', 'pipe'] });
+  server.stderr.pipe(createWriteStream(path.join(out, 'server.log')));
   const first = await new Promise((resolve, reject) => {
     createInterface({ input: server.stdout }).once('line', resolve);
-    server.once('exit', (code) => reject(new Error(`devserver exited ${code}`)));
+    server.once('exit', (code) => reject(new Error(`browserserver exited ${code}; see ${out}/server.log`)));
   });
-  ({ url: base, control } = JSON.parse(first));
+  ({ url: base, control, token, badToken } = JSON.parse(first));
 
   profile = mkdtempSync(path.join(tmpdir(), 'ws-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -75,17 +89,26 @@ before(async () => {
 
 after(async () => {
   await context?.close();
-  server?.stdin.end(); // the devserver stops when its stdin closes
-  server?.kill('SIGTERM');
+  if (server && server.exitCode === null) {
+    // It stops (and stops the agent) when its stdin closes; SIGKILL if it hangs.
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    server.stdin.end();
+    const timer = setTimeout(() => server.kill('SIGKILL'), 15000);
+    await exited;
+    clearTimeout(timer);
+  }
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 test('a single-use link signs in and opens a connected terminal', async () => {
-  firstLink = await ctl(`/mint?path=${encodeURIComponent(terminalPath)}`);
+  firstLink = await mintLink();
+  assert.match(firstLink, new RegExp(`^${base}/signin/link/[A-Za-z0-9_-]{43}$`));
   await page.goto(firstLink);
   assert.equal(new URL(page.url()).pathname, terminalPath);
   await page.waitForSelector('body[data-term-state=connected]');
-  assert.match(await page.locator('.who').innerText(), /Signed in as Dev Eloper @dev/);
+  assert.match(await page.locator('.who').innerText(), /Signed in as Alice Liddell @alice/);
+  // A login shell in the workspace: postStart wrote its profile before the agent said ready.
+  await waitForLine(/^workspace demo: set up by postStart\s*$/);
 });
 
 test('typing runs a command and its output shows on the screen', async () => {
@@ -93,8 +116,12 @@ test('typing runs a command and its output shows on the screen', async () => {
   await waitForLine(/^hello-from-browser\s*$/);
   // Colours: the prompt is green and bold (SGR 1;32), so xterm renders a styled cell.
   const green = await page.evaluate(() => {
-    const line = window.wsTerminal.term.buffer.active.getLine(0);
-    return line.getCell(0).getFgColor();
+    const b = window.wsTerminal.term.buffer.active;
+    for (let i = 0; i < b.length; i++) {
+      const line = b.getLine(i);
+      if (line.translateToString(true).startsWith('alice@demo:')) return line.getCell(0).getFgColor();
+    }
+    return 'no prompt';
   });
   assert.equal(green, 2, 'the prompt\'s first cell uses ANSI green');
   await shot('terminal.png');
@@ -143,10 +170,11 @@ test('copy and paste go through the clipboard', async () => {
 
 test('the workspace list shows status, age and endpoints, and is keyboard-usable', async () => {
   await page.goto(base + '/');
-  const row = page.locator('tr', { hasText: 'demo/app /' }).first();
+  const row = page.locator('tr', { hasText: 'group/app /' }).first();
   assert.match(await row.innerText(), /running/);
-  assert.match(await row.innerText(), /1h 3\dm/);
-  assert.equal(await page.locator('a[href="http://8080-demo.ws.localhost/"]').count(), 1);
+  assert.match(await row.innerText(), /\b(\d+s|\dm)\b/, 'age: the agent connected moments ago');
+  const port = new URL(base).port;
+  assert.equal(await page.locator(`a[href="http://8080-demo--42.localhost:${port}/"]`).count(), 1, 'endpoint URL');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to main content');
   await page.keyboard.press('Enter');
@@ -167,7 +195,7 @@ test('a reused link is refused with a clear page', async () => {
 test('a stopping workspace shows the message and a reconnect button', async () => {
   await page.goto(base + terminalPath);
   await page.waitForSelector('body[data-term-state=connected]');
-  await ctl('/stop?name=demo');
+  await ctl('/stop');
   await page.waitForSelector('body[data-term-state=ended]');
   assert.match(await page.locator('#banner-text').innerText(), /Workspace demo stopped/);
   assert.equal(await page.evaluate(() => document.activeElement.id), 'reconnect', 'focus moves to Reconnect');
@@ -177,7 +205,7 @@ test('a stopping workspace shows the message and a reconnect button', async () =
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => /is not running/.test(document.getElementById('banner-text').textContent) &&
     !document.getElementById('banner').hidden);
-  await ctl('/start?name=demo');
+  await ctl('/start');
   await page.click('#reconnect');
   await page.waitForSelector('body[data-term-state=connected]');
   await run('echo back-again');
@@ -211,12 +239,12 @@ test('sign out, then sign in with a token on the sign-in page', async () => {
   await page.goto(base + '/');
   await page.click('text=Sign out');
   assert.equal(new URL(page.url()).pathname, '/signin');
-  await page.getByLabel('GitLab personal access token').fill('wrong');
+  await page.getByLabel('GitLab personal access token').fill(badToken);
   await page.click('button[type=submit]');
   assert.match(await page.locator('.problem').innerText(), /did not accept/);
-  await page.getByLabel('GitLab personal access token').fill('dev-token');
+  await page.getByLabel('GitLab personal access token').fill(token);
   await shot('signin.png');
   await page.keyboard.press('Enter');
   await page.waitForURL(base + '/');
-  assert.match(await page.locator('.who').innerText(), /Dev Eloper/);
+  assert.match(await page.locator('.who').innerText(), /Alice Liddell/);
 });

@@ -1,0 +1,272 @@
+// Command browserserver runs the real thing for the browser test (webui/browsertest): a fake
+// GitLab that checks tokens, a real gateway (gateway.New, with its web page) and a real agent
+// ('ws agent', a child process) for workspace demo of project group/app, launched by alice.
+//
+// It prints one JSON line when the workspace runs:
+//
+//	{"url": gateway URL, "control": control URL, "token": alice's GitLab token, "badToken": a refused one}
+//
+// and stops, stopping the agent, on SIGINT, SIGTERM or when its standard input closes (so a
+// dying test cannot leave it behind). The control listener (loopback, its own port, not the
+// gateway's) takes:
+//
+//	POST /stop    the workspace stops: SIGTERM to the agent, as a runner stops a cancelled job,
+//	              and once it has exited, the gateway no longer knows the workspace
+//	POST /start   a new agent with the same job token; answers once the workspace runs
+//
+// The plan's postStart gives the shell a green prompt and a greeting (through ~/.bash_profile),
+// so the test sees that postStart ran in the workspace before the terminal opened.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/testutil/gitlabtokens"
+	"github.com/ws-dev/ws/plan"
+)
+
+const (
+	jobToken   = "job-token-browser-SECRET"
+	aliceToken = "glpat-alice-browser-SECRET"
+	badToken   = "glpat-wrong"
+	projectID  = 42
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "browserserver: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	wsBin := flag.String("ws", "", "the `ws` binary whose 'ws agent' runs the workspace (required)")
+	flag.Parse()
+	if *wsBin == "" {
+		return errors.New("-ws is required")
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
+
+	alice := gitlabtokens.User{ID: 1, Username: "alice", Name: "Alice Liddell"}
+	fake := &gitlabtokens.Fake{
+		Jobs: map[string]gitlabtokens.Job{jobToken: {ID: 101, Status: "running", Ref: "ws/demo", PipelineID: 9,
+			ProjectID: projectID, ProjectPath: "group/app", User: alice}},
+		Users: map[string]gitlabtokens.User{aliceToken: alice},
+	}
+	gitlab, err := serve(fake.Handler())
+	if err != nil {
+		return err
+	}
+	defer gitlab.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	public := "http://" + ln.Addr().String()
+	g, err := gateway.New(gateway.Config{
+		GitLabURL: "http://" + gitlab.Addr, PublicURL: public, EndpointDomain: "localhost",
+		Logger: log.With("from", "gateway"),
+	})
+	if err != nil {
+		return err
+	}
+	gsrv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = gsrv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		g.Shutdown(sctx)
+		gsrv.Close()
+	}()
+
+	dir, err := os.MkdirTemp("", "ws-browserserver-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	w, err := newWorkspace(dir, *wsBin, public)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if err := w.start(ctx); err != nil {
+		return err
+	}
+
+	ctl := http.NewServeMux()
+	ctl.HandleFunc("POST /stop", func(rw http.ResponseWriter, r *http.Request) {
+		if err := w.stop(); err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	ctl.HandleFunc("POST /start", func(rw http.ResponseWriter, r *http.Request) {
+		if err := w.start(r.Context()); err != nil {
+			http.Error(rw, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	csrv, err := serve(ctl)
+	if err != nil {
+		return err
+	}
+	defer csrv.Close()
+
+	ready, _ := json.Marshal(map[string]string{"url": public, "control": "http://" + csrv.Addr, "token": aliceToken, "badToken": badToken})
+	fmt.Println(string(ready))
+	<-ctx.Done()
+	return nil
+}
+
+// serve serves h on a loopback port.
+func serve(h http.Handler) (*http.Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Addr: ln.Addr().String(), Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+// workspace is workspace demo: a 'ws agent' process, started and stopped on demand.
+type workspace struct {
+	ws, gateway string
+	env         []string
+
+	mu    sync.Mutex
+	agent *exec.Cmd
+	done  chan struct{} // closed when agent has exited
+}
+
+func newWorkspace(dir, wsBin, gatewayURL string) (*workspace, error) {
+	home := filepath.Join(dir, "home")
+	work := filepath.Join(home, "app") // the prompt shows ~/app
+	for _, d := range []string{home, work, filepath.Join(work, "src")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []string{"README.md", "main.go"} {
+		if err := os.WriteFile(filepath.Join(work, f), []byte("demo\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	// postStart writes the login shell's profile: a green, bold prompt (the test checks the
+	// colour of its first cell) and a greeting naming the step that wrote it.
+	profile := `PS1='\[\e[1;32m\]alice@demo\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]$ '
+echo "workspace demo: set up by postStart"
+`
+	p := &plan.Plan{
+		Version: plan.Version, Workspace: "demo", WorkingDir: work, IdleTimeout: "0",
+		PostStart: []plan.Step{{Commands: []plan.Command{{ID: "profile",
+			CommandLine: "cat > \"$HOME/.bash_profile\" <<'EOF'\n" + profile + "EOF"}}}},
+		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: 8080, Protocol: "http", Exposure: "public"}},
+	}
+	enc, err := p.Encode()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(wsBin)
+	if err != nil {
+		return nil, err
+	}
+	return &workspace{ws: abs, gateway: gatewayURL, env: []string{
+		"WS_PLAN=" + enc, "CI_JOB_TOKEN=" + jobToken, "WS_AGENT_LOG=" + filepath.Join(dir, "agent.log"),
+		"HOME=" + home, "USER=alice", "SHELL=/bin/bash", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
+	}}, nil
+}
+
+// start starts an agent and waits until the gateway says the workspace runs.
+func (w *workspace) start(ctx context.Context) error {
+	w.mu.Lock()
+	if w.agent != nil {
+		w.mu.Unlock()
+		return errors.New("the workspace runs already")
+	}
+	cmd := exec.Command(w.ws, "agent", "--gateway", w.gateway, "--max-backoff", "500ms")
+	cmd.Env = w.env
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	// Its own process group, killed with this server even if this server is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		w.mu.Unlock()
+		return fmt.Errorf("start agent: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	w.agent, w.done = cmd, done
+	w.mu.Unlock()
+	return w.waitStatus(ctx, done, func(code int, body string) bool {
+		return code == http.StatusOK && strings.Contains(body, `"phase":"running"`)
+	})
+}
+
+// stop sends the agent SIGTERM (SIGKILL after 10 s), then waits until the gateway no longer
+// knows the workspace.
+func (w *workspace) stop() error {
+	w.mu.Lock()
+	cmd, done := w.agent, w.done
+	w.agent = nil
+	w.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return errors.New("the agent did not stop within 10s of SIGTERM")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return w.waitStatus(ctx, nil, func(code int, _ string) bool { return code == http.StatusNotFound })
+}
+
+// waitStatus polls the gateway's status of the workspace, as alice, until ok says yes, the
+// agent exits (exited closes) or 30 s pass.
+func (w *workspace) waitStatus(ctx context.Context, exited chan struct{}, ok func(code int, body string) bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.gateway+"/api/v1/workspaces/42/demo", nil)
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if ok(resp.StatusCode, string(b)) {
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		select {
+		case <-exited:
+			return errors.New("the agent exited")
+		case <-ctx.Done():
+			return fmt.Errorf("workspace status: %w; last answer: %s", ctx.Err(), last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
