@@ -43,7 +43,7 @@ web: browser-deps ## rebuild webui/dist from webui/frontend (deterministic)
 web-check: browser-deps ## fail when the committed webui/dist differs from a fresh build of webui/frontend
 	cd webui/frontend && node build.mjs --check ../dist
 
-test-browser: web-check ## browser test of the web terminal: headless chromium against a real PTY shell
+test-browser: web-check ## browser test of the web terminal: headless chromium against a real gateway and agent (internal/e2e/browserserver)
 	$(TESTENV) bash webui/browsertest/run.sh
 
 test-browser-or-skip: ## test-browser when chromium and npm are here or CI is set; otherwise say why not
