@@ -1,0 +1,119 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ws-dev/ws/plan"
+	"github.com/ws-dev/ws/tunnel"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPhaseSetDuringHandshake: postStart ends after the Hello said "starting" but before the
+// gateway's Welcome; the gateway must still learn "running" (it once never did).
+func TestPhaseSetDuringHandshake(t *testing.T) {
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "go")
+	out := &syncBuf{}
+	got := make(chan string, 1)
+	errs := make(chan string, 1)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := tunnel.Accept(w, r)
+		if err != nil {
+			errs <- err.Error()
+			return
+		}
+		sess, err := tunnel.Server(context.Background(), ws)
+		if err != nil {
+			errs <- err.Error()
+			return
+		}
+		defer sess.Close()
+		st, err := sess.AcceptStream()
+		if err != nil {
+			errs <- err.Error()
+			return
+		}
+		lr := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes)
+		var h tunnel.Header
+		var hello tunnel.Hello
+		if err := lr.Read(&h); err != nil {
+			errs <- err.Error()
+			return
+		}
+		if err := lr.Read(&hello); err != nil || hello.Phase != "starting" {
+			errs <- "hello: " + hello.Phase
+			return
+		}
+		// Let postStart end, and wait until the agent has set the phase, before answering.
+		_ = os.WriteFile(gate, nil, 0o644)
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(out.String(), `workspace "x" is ready`) {
+			if time.Now().After(deadline) {
+				errs <- "postStart did not end: " + out.String()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := tunnel.WriteLine(st, tunnel.Welcome{OK: true}); err != nil {
+			errs <- err.Error()
+			return
+		}
+		for {
+			var m tunnel.Control
+			if err := lr.Read(&m); err != nil {
+				errs <- "control stream: " + err.Error()
+				return
+			}
+			if m.Type == tunnel.MsgStatus {
+				got <- m.Phase
+				<-r.Context().Done()
+				return
+			}
+		}
+	}))
+	defer gw.Close()
+
+	p := &plan.Plan{Version: plan.Version, Workspace: "x", WorkingDir: dir,
+		PostStart: []plan.Step{{Commands: []plan.Command{{ID: "wait", CommandLine: "while [ ! -e go ]; do sleep 0.01; done"}}}}}
+	a := New(Config{Plan: p, Token: "t", Gateway: gw.URL, Out: out, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _, _ = a.Run(ctx); close(done) }()
+	defer func() { cancel(); gw.CloseClientConnections(); <-done }()
+
+	select {
+	case phase := <-got:
+		if phase != "running" {
+			t.Fatalf("status after the handshake = %q, want running", phase)
+		}
+	case e := <-errs:
+		t.Fatal(e)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the gateway never heard that the workspace runs; agent log:\n%s", out.String())
+	}
+}
