@@ -195,7 +195,7 @@ func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, nam
 		return nil, openError(err)
 	}
 	s.m.terminals.Inc()
-	t := &webTerminal{ctl: ctl, data: data, exited: make(chan struct{}), done: s.m.terminals.Dec}
+	t := &webTerminal{ctl: ctl, data: data, exited: make(chan struct{}), done: s.m.terminals.Dec, phase: ac.getPhase}
 	go t.watch()
 	return t, nil
 }
@@ -222,6 +222,8 @@ type webTerminal struct {
 	closed    atomic.Bool
 	once      sync.Once
 	done      func()
+	// phase is the workspace's phase as its agent last reported it.
+	phase func() (string, string)
 }
 
 // watch reads the control stream until the exit message, or until the stream ends: then
@@ -246,6 +248,11 @@ func (t *webTerminal) watch() {
 			t.code = *m.Code
 			if m.Error != "" {
 				t.err = errors.New(m.Error)
+			}
+			if p, _ := t.phase(); p == "stopping" {
+				// The agent ends every shell when the workspace stops: say that,
+				// not the signal's exit status.
+				t.err = fmt.Errorf("%w: the workspace is stopping", webui.ErrUnavailable)
 			}
 			return
 		}

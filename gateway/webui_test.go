@@ -296,6 +296,27 @@ func TestWebBackendTerminal(t *testing.T) {
 		t.Errorf("OpenTerminal of a workspace without agent = %v, want ErrUnavailable", err)
 	}
 
+	// A shell ended because the workspace is stopping reads as "stopped",
+	// not as the exit status of the signal that ended it.
+	term, err = b.OpenTerminal(ctx, alice, "42", "demo", 80, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc = readScreen(term)
+	io.WriteString(term, "echo up\n")
+	sc.wait(t, `up`)
+	for _, ac := range g.s.reg.all() {
+		ac.setPhase("stopping", "")
+	}
+	io.WriteString(term, "exit 143\n")
+	if _, err := term.Wait(); !errors.Is(err, webui.ErrUnavailable) {
+		t.Errorf("Wait while the workspace stops = %v, want ErrUnavailable", err)
+	}
+	term.Close()
+	for _, ac := range g.s.reg.all() {
+		ac.setPhase("running", "")
+	}
+
 	// The tunnel drops under an open terminal.
 	term, err = b.OpenTerminal(ctx, alice, "42", "demo", 80, 24)
 	if err != nil {
