@@ -274,8 +274,19 @@ func TestWebBackendTerminal(t *testing.T) {
 	if err := term.Resize(70, 20); err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(term, "echo SIZE:$(stty size)\n")
-	sc.wait(t, `SIZE:20 70`)
+	// The resize travels on the control stream, the keystrokes on the data
+	// stream: the shell may run the first echo before the new size is set,
+	// so ask again until it shows.
+	pollUntil(t, 10*time.Second, "stty size after resize", func() error {
+		io.WriteString(term, "echo SIZE:$(stty size)\n")
+		time.Sleep(100 * time.Millisecond)
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		if !strings.Contains(sc.b.String(), "SIZE:20 70") {
+			return errors.New("size not updated yet")
+		}
+		return nil
+	})
 	io.WriteString(term, "exit 3\n")
 	select {
 	case err := <-sc.end:

@@ -456,8 +456,12 @@ func TestWorkspace(t *testing.T) {
 		}
 		defer c.CloseNow()
 		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
-		c.Write(ctx, websocket.MessageBinary, []byte("stty size; exit 5\r"))
+		// The resize reaches the agent on the control stream, keystrokes on
+		// the data stream, so the first command may run before the resize:
+		// ask until the new size shows, then exit.
+		c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
 		var screen strings.Builder
+		exitSent := false
 		for {
 			typ, b, err := c.Read(ctx)
 			if err != nil {
@@ -465,6 +469,15 @@ func TestWorkspace(t *testing.T) {
 			}
 			if typ == websocket.MessageBinary {
 				screen.Write(b)
+				switch {
+				case exitSent:
+				case strings.Contains(screen.String(), "22 77"):
+					exitSent = true
+					c.Write(ctx, websocket.MessageBinary, []byte("exit 5\r"))
+				case strings.Count(screen.String(), "\n") < 50 && strings.ContainsAny(lastRune(strings.TrimSpace(screen.String())), "$#>"):
+					// back at a prompt with the old size: ask again
+					c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
+				}
 				continue
 			}
 			var m gateway.TerminalMessage
@@ -681,4 +694,13 @@ func TestPostStopHook(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "post.txt")); string(b) != "cleaned\n" {
 		t.Fatalf("postStop did not run: %q", out)
 	}
+}
+
+// lastRune returns the last character of s, or "".
+func lastRune(s string) string {
+	if s == "" {
+		return ""
+	}
+	r := []rune(s)
+	return string(r[len(r)-1])
 }
