@@ -1,44 +1,26 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestPhaseSetDuringHandshake: postStart ends after the Hello said "starting" but before the
 // gateway's Welcome; the gateway must still learn "running" (it once never did).
 func TestPhaseSetDuringHandshake(t *testing.T) {
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "go")
-	out := &syncBuf{}
+	out := &testutil.SyncBuffer{}
 	got := make(chan string, 1)
 	errs := make(chan string, 1)
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

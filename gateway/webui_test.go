@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ws-dev/ws/agent"
+	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/webui"
 )
@@ -91,25 +92,7 @@ type webGateway struct {
 	s    *Server
 	srv  *httptest.Server
 	gl   *webGitLab
-	logs *logBuf
-}
-
-// logBuf is a goroutine-safe log buffer.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *testutil.SyncBuffer
 }
 
 func startWebGateway(t *testing.T, mod func(*Config)) *webGateway {
@@ -118,7 +101,7 @@ func startWebGateway(t *testing.T, mod func(*Config)) *webGateway {
 	var h atomic.Pointer[http.Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	logs := &logBuf{}
+	logs := &testutil.SyncBuffer{}
 	cfg := Config{GitLabURL: gl.URL, PublicURL: srv.URL, EndpointDomain: "ws.test", AuthFailLimit: 1000,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	if mod != nil {

@@ -71,20 +71,7 @@ func VerifyJobToken(ctx context.Context, baseURL string, hc *http.Client, token 
 	return id, nil
 }
 
-// VerifyUserToken asks GitLab who owns a user token (GET /api/v4/user).
-func VerifyUserToken(ctx context.Context, baseURL string, hc *http.Client, token string) (*UserIdentity, error) {
-	c, err := gl.NewClient(token, clientOptions(baseURL, hc)...)
-	if err != nil {
-		return nil, fmt.Errorf("gitlab client: %w", err)
-	}
-	u, resp, err := c.Users.CurrentUser(gl.WithContext(ctx))
-	if err != nil {
-		return nil, classify("GET /user", resp, err)
-	}
-	return &UserIdentity{ID: u.ID, Username: u.Username, Name: u.Name}, nil
-}
-
-// VerifyBearerToken is VerifyUserToken with the token sent as "Authorization: Bearer", which
+// VerifyBearerToken returns the owner of a user token, sent as "Authorization: Bearer", which
 // GitLab accepts for OAuth access tokens as well as personal, project and group access tokens.
 func VerifyBearerToken(ctx context.Context, baseURL string, hc *http.Client, token string) (*UserIdentity, error) {
 	c, err := gl.NewOAuthClient(token, clientOptions(baseURL, hc)...)

@@ -31,6 +31,7 @@ import (
 	"github.com/ws-dev/ws/cmd/portforward"
 	"github.com/ws-dev/ws/cmd/shell"
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/internal/testutil/gitlabtokens"
 	"github.com/ws-dev/ws/plan"
 )
@@ -96,35 +97,17 @@ func fakeGitLab(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// syncBuf is a goroutine-safe log buffer.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // gw is an in-process gateway that can be stopped and restarted on its address.
 type gw struct {
 	t      *testing.T
 	gitlab string
 	addr   string
-	logs   *syncBuf
+	logs   *testutil.SyncBuffer
 	srv    *http.Server
 	g      *gateway.Server
 }
 
-func startGateway(t *testing.T, gitlab, addr string, logs *syncBuf) *gw {
+func startGateway(t *testing.T, gitlab, addr string, logs *testutil.SyncBuffer) *gw {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -176,7 +159,7 @@ func freePort(t *testing.T) int {
 // proc is a running miniWS process.
 type proc struct {
 	cmd  *exec.Cmd
-	out  *syncBuf
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -186,7 +169,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "WS_E2E_MAIN=1")
 	cmd.Env = append(cmd.Env, env...)
-	p := &proc{cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -268,7 +251,7 @@ func TestWorkspace(t *testing.T) {
 	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644)
-	logs := &syncBuf{}
+	logs := &testutil.SyncBuffer{}
 	gl := fakeGitLab(t)
 	g := startGateway(t, gl, "", logs)
 	httpPort := freePort(t)
