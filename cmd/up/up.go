@@ -279,7 +279,8 @@ func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, 
 	}
 	res, err := pipeline.CompileFile(dir, opts.Devfile, copts)
 	if err != nil {
-		return nil, fmt.Errorf("compile: %w", err)
+		return nil, &cmdutil.HintError{Err: fmt.Errorf("compile: %w", err),
+			Hint: fmt.Sprintf("pass the devfile's path: ws %s path/to/devfile.yaml", opts.Command)}
 	}
 	if res.Diags.HasErrors() {
 		_ = res.Diags.WriteText(opts.IO.ErrOut)

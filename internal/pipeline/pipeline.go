@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ws-dev/ws/ci"
@@ -43,7 +44,7 @@ type Result struct {
 var ErrNotImplemented = errors.New("compile: not implemented yet")
 
 // ErrNoDevfile is returned when no devfile was given and none is found.
-var ErrNoDevfile = errors.New("no devfile found (looked for " + fmt.Sprint(DevfileNames) + ")")
+var ErrNoDevfile = errors.New("no devfile found (looked for " + strings.Join(DevfileNames, ", ") + ")")
 
 // DevfileNames are the files looked for, in order, when no path is given
 // (GitLab's and odo's conventions).
