@@ -46,6 +46,9 @@ type Config struct {
 	Version string
 	// HTTPClient dials the gateway (default http.DefaultClient).
 	HTTPClient *http.Client
+	// NoPortConns leaves CapPortConn out of the Hello: port streams then
+	// stay on the yamux session (tests; agents before data connections).
+	NoPortConns bool
 }
 
 // Reason says why Run returned.
@@ -375,6 +378,9 @@ func (a *Agent) handshake(sess *yamux.Session) (*yamux.Stream, error) {
 	_ = st.SetDeadline(time.Now().Add(tunnel.HandshakeTimeout))
 	phase, _ := a.currentPhase()
 	hello := tunnel.Hello{Version: tunnel.Version, Workspace: a.cfg.Plan.Workspace, Agent: a.cfg.Version, Phase: phase}
+	if !a.cfg.NoPortConns {
+		hello.Caps = []string{tunnel.CapPortConn}
+	}
 	for _, e := range a.cfg.Plan.Endpoints {
 		hello.Endpoints = append(hello.Endpoints, tunnel.Endpoint{Name: e.Name, Port: e.TargetPort, Protocol: e.Protocol, Exposure: e.Exposure, Path: e.Path})
 	}

@@ -1,13 +1,16 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +58,8 @@ func (s *server) handle(st *yamux.Stream) {
 	switch h.Kind {
 	case tunnel.KindPort:
 		s.port(h, c)
+	case tunnel.KindPortConn:
+		s.portConn(h, c)
 	case tunnel.KindShell, tunnel.KindExec:
 		s.session(h, c)
 	case tunnel.KindData, tunnel.KindStderr:
@@ -85,6 +90,44 @@ func (s *server) port(h tunnel.Header, c net.Conn) {
 	s.a.touch()
 	tunnel.Relay(&activityConn{Conn: c, a: s.a}, t)
 	s.a.touch()
+}
+
+// portConn connects to localhost:port, dials the gateway a data connection
+// with the one-time token of h, replies, and splices the two (both TCP, so
+// io.Copy uses splice(2)). An open data connection counts as activity.
+func (s *server) portConn(h tunnel.Header, c net.Conn) {
+	defer c.Close()
+	if h.Port < 1 || h.Port > 65535 {
+		reply(c, fmt.Errorf("port %d is out of range", h.Port))
+		return
+	}
+	if h.Token == "" {
+		reply(c, errors.New("missing token"))
+		return
+	}
+	t, err := net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
+	if err != nil {
+		reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+		return
+	}
+	hdr := http.Header{}
+	hdr.Set(tunnel.JobTokenHeader, s.a.cfg.Token)
+	hdr.Set(tunnel.PortTokenHeader, h.Token)
+	g, prefix, err := tunnel.DialUpgrade(context.Background(), strings.TrimRight(s.a.cfg.Gateway, "/")+tunnel.AgentPortPath, hdr, s.a.cfg.HTTPClient)
+	if err != nil {
+		t.Close()
+		reply(c, errors.New(tunnel.ErrNoPortConn))
+		return
+	}
+	if reply(c, nil) != nil {
+		t.Close()
+		g.Close()
+		return
+	}
+	c.Close()
+	s.a.active.Add(1)
+	defer func() { s.a.active.Add(-1); s.a.touch() }()
+	tunnel.Splice(g, prefix, t, nil)
 }
 
 // activityConn marks the agent active whenever port traffic flows.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/yamux"
 
@@ -25,6 +26,9 @@ type Client struct {
 	BaseURL string // https://ws.example.com
 	Token   string // the user's GitLab token
 	HTTP    *http.Client
+	// NoPortConns keeps port streams on the tunnel's yamux session even
+	// when the gateway offers port data connections.
+	NoPortConns bool
 }
 
 // StatusError is a refused request; Status is the HTTP status.
@@ -93,6 +97,11 @@ func (c *Client) Status(ctx context.Context, project, name string) (*WorkspaceSt
 // Session is a CLI tunnel to one workspace.
 type Session struct {
 	y *yamux.Session
+	c *Client
+	// project, name address the workspace for port data connections;
+	// portConn says the gateway offered them (PortConnHeader).
+	project, name string
+	portConn      atomic.Bool
 }
 
 // Connect opens a tunnel to the workspace.
@@ -100,10 +109,10 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 	u := c.path(project, name, "/tunnel")
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+c.Token)
-	ws, status, err := tunnel.Dial(ctx, u, h, c.HTTP)
+	ws, resp, err := tunnel.DialResponse(ctx, u, h, c.HTTP)
 	if err != nil {
-		if status != 0 {
-			return nil, &StatusError{Status: status}
+		if resp != nil && resp.StatusCode != 0 {
+			return nil, &StatusError{Status: resp.StatusCode}
 		}
 		return nil, fmt.Errorf("reach gateway: %w", err)
 	}
@@ -112,7 +121,9 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 		ws.CloseNow()
 		return nil, err
 	}
-	return &Session{y: y}, nil
+	s := &Session{y: y, c: c, project: project, name: name}
+	s.portConn.Store(!c.NoPortConns && resp.Header.Get(tunnel.PortConnHeader) == "1")
+	return s, nil
 }
 
 // Close ends the tunnel.
@@ -121,9 +132,44 @@ func (s *Session) Close() error { return s.y.Close() }
 // Done is closed when the tunnel ends.
 func (s *Session) Done() <-chan struct{} { return s.y.CloseChan() }
 
-// DialPort opens a TCP stream to port on the workspace's localhost.
+// DialPort opens a TCP stream to port on the workspace's localhost: on a
+// data connection of its own when the gateway offers them, else (or when
+// that fails for a reason other than a refusal) on the tunnel's yamux
+// session.
 func (s *Session) DialPort(ctx context.Context, port int) (net.Conn, error) {
+	if s.portConn.Load() {
+		c, err := s.dialPortConn(ctx, port)
+		if err == nil {
+			return c, nil
+		}
+		var ue *tunnel.UpgradeError
+		if errors.As(err, &ue) {
+			switch ue.Status {
+			case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusConflict:
+				return nil, &StatusError{Status: ue.Status, Message: ue.Message}
+			case http.StatusBadGateway:
+				if ue.Message != "" {
+					return nil, &tunnel.RemoteError{Msg: ue.Message}
+				}
+			case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusBadRequest:
+				s.portConn.Store(false) // not offered after all: stay on yamux
+			}
+		}
+	}
 	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindPort, Port: port})
+}
+
+// UsesPortConns says whether DialPort uses port data connections.
+func (s *Session) UsesPortConns() bool { return s.portConn.Load() }
+
+func (s *Session) dialPortConn(ctx context.Context, port int) (net.Conn, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+s.c.Token)
+	c, prefix, err := tunnel.DialUpgrade(ctx, s.c.path(s.project, s.name, fmt.Sprintf("/port/%d", port)), h, s.c.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	return tunnel.WithPrefix(c, prefix), nil
 }
 
 // ExecOptions describes a shell or command session.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	clients map[*yamux.Session]struct{}
+	ports   *portConns
 }
 
 // New returns a gateway for cfg.
@@ -130,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.JobCheckInterval == 0 {
 		cfg.JobCheckInterval = time.Minute
 	}
-	s := &Server{cfg: cfg, public: pu, log: cfg.Logger, reg: newRegistry(), m: newMetrics(), clients: map[*yamux.Session]struct{}{}}
+	s := &Server{cfg: cfg, public: pu, log: cfg.Logger, reg: newRegistry(), m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns()}
 	s.auth = newAuth(s)
 	s.proxy = newProxy(s)
 	mux := http.NewServeMux()
@@ -142,6 +144,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/workspaces", s.handleList)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.handleTunnel)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/port/{port}", s.handlePortConn)
+	mux.HandleFunc("GET "+tunnel.AgentPortPath, s.handleAgentPort)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.handleTerminal)
 	mux.HandleFunc("/w/{project}/{name}/{port}/{rest...}", s.handlePathProxy)
 	mux.HandleFunc("/w/{project}/{name}/{port}", func(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		c.Close()
 	}
 	s.mu.Unlock()
+	s.ports.closeAll()
 	s.proxy.tr.CloseIdleConnections()
 }
 
@@ -274,7 +279,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ac := &agentConn{
 		id: s.reg.nextID.Add(1), jobID: job.JobID, pipelineID: job.PipelineID, projectID: job.ProjectID,
 		projectPath: job.ProjectPath, name: name, userID: job.UserID, username: job.Username,
-		connectedAt: time.Now().UTC(), sess: sess,
+		connectedAt: time.Now().UTC(), sess: sess, jobHash: jobTokenHash(tok),
 	}
 	hello, ctrl, lr, err := s.agentHandshake(sess)
 	if err != nil {
@@ -284,6 +289,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ac.ctrl = ctrl
 	ac.version = hello.Agent
 	ac.endpoints = hello.Endpoints
+	ac.portConns = slices.Contains(hello.Caps, tunnel.CapPortConn)
 	ac.setPhase(hello.Phase, "")
 	if hello.Workspace != name {
 		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: fmt.Sprintf("this job runs on ref %s, not ws/%s", job.Ref, hello.Workspace)})
@@ -526,6 +532,9 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
 	if ac == nil {
 		return
+	}
+	if ac.portConns {
+		w.Header().Set(tunnel.PortConnHeader, "1")
 	}
 	ws, err := tunnel.Accept(w, r)
 	if err != nil {

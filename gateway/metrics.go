@@ -14,6 +14,7 @@ type metrics struct {
 	fromAgent    prometheus.Counter
 	authFailures *prometheus.CounterVec
 	agentConns   prometheus.Counter
+	portConns    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -25,7 +26,8 @@ func newMetrics() *metrics {
 	m.fromAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_from_agent_total", Help: "Payload bytes received from agents."})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_auth_failures_total", Help: "Rejected credentials, by who presented them (agent, user) and the answer (unauthorized, forbidden, rate_limited)."}, []string{"who", "reason"})
 	m.agentConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_agent_connections_total", Help: "Agent connections accepted since start."})
-	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns,
+	m.portConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_port_data_connections_total", Help: "Port streams carried on spliced data connections (not yamux) since start."})
+	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

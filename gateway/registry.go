@@ -26,6 +26,8 @@ type agentConn struct {
 	version     string
 	endpoints   []tunnel.Endpoint
 	connectedAt time.Time
+	portConns   bool     // the agent opens port data connections (Hello caps)
+	jobHash     [32]byte // SHA-256 of the job token, checked on data connections
 
 	sess *yamux.Session
 	ctrl net.Conn

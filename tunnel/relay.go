@@ -28,12 +28,19 @@ func Relay(a, b net.Conn) (ab, ba int64) {
 	return ab, ba
 }
 
-// pipe copies src to dst, then half-closes dst. On a copy error (not
+// pipe copies src to dst, then half-closes dst. Between two TCP
+// connections it lets io.Copy splice(2) instead of using a buffer. On a copy error (not
 // EOF) it closes both so the other direction ends too.
 func pipe(dst, src net.Conn) int64 {
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
-	n, err := io.CopyBuffer(dst, onlyReader{src}, *bp)
+	var n int64
+	var err error
+	if _, ok := dst.(*net.TCPConn); ok && isTCP(src) {
+		n, err = io.Copy(dst, src) // splice(2): no buffer needed
+	} else {
+		bp := copyBufs.Get().(*[]byte)
+		n, err = io.CopyBuffer(dst, onlyReader{src}, *bp)
+		copyBufs.Put(bp)
+	}
 	if err != nil {
 		dst.Close()
 		src.Close()
@@ -45,3 +52,5 @@ func pipe(dst, src net.Conn) int64 {
 
 // onlyReader hides WriterTo/ReaderFrom so CopyBuffer uses the pooled buffer.
 type onlyReader struct{ io.Reader }
+
+func isTCP(c net.Conn) bool { _, ok := c.(*net.TCPConn); return ok }

@@ -72,7 +72,10 @@ type Header struct {
 	Term    string   `json:"term,omitempty"`    // shell: TERM
 	Cols    int      `json:"cols,omitempty"`    // shell: initial size
 	Rows    int      `json:"rows,omitempty"`
-	Port    int      `json:"port,omitempty"` // port: target port on localhost
+	Port    int      `json:"port,omitempty"` // port, portconn: target port on localhost
+	// Token is a portconn's one-time token, sent back by the agent on its
+	// data connection.
+	Token string `json:"token,omitempty"`
 }
 
 // Reply is the receiver's answer to a Header: OK, or an error message meant
@@ -109,6 +112,8 @@ type Hello struct {
 	Agent     string     `json:"agent,omitempty"` // ws version
 	Phase     string     `json:"phase,omitempty"` // starting, running, failed
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Caps lists optional features the agent supports (CapPortConn).
+	Caps []string `json:"caps,omitempty"`
 }
 
 // Endpoint is an announced devfile endpoint.
@@ -290,6 +295,20 @@ func Server(ctx context.Context, ws *websocket.Conn) (*yamux.Session, error) {
 // Dial opens a tunnel WebSocket to url with header h (credentials) and
 // returns the HTTP status on a refused handshake.
 func Dial(ctx context.Context, url string, h http.Header, hc *http.Client) (*websocket.Conn, int, error) {
+	ws, resp, err := DialResponse(ctx, url, h, hc)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return nil, status, err
+	}
+	return ws, 0, nil
+}
+
+// DialResponse is Dial that also returns the handshake's HTTP response
+// (its headers carry capabilities; its status a refusal).
+func DialResponse(ctx context.Context, url string, h http.Header, hc *http.Client) (*websocket.Conn, *http.Response, error) {
 	if h == nil {
 		h = http.Header{}
 	}
@@ -305,15 +324,7 @@ func Dial(ctx context.Context, url string, h http.Header, hc *http.Client) (*web
 	}
 	c := *hc
 	c.Transport = upgradeTransport{base: base}
-	ws, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: &c, CompressionMode: websocket.CompressionDisabled})
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		return nil, status, err
-	}
-	return ws, 0, nil
+	return websocket.Dial(dctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: &c, CompressionMode: websocket.CompressionDisabled})
 }
 
 // Accept upgrades an HTTP request to a tunnel WebSocket.

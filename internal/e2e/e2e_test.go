@@ -363,6 +363,11 @@ func TestWorkspace(t *testing.T) {
 				t.Fatalf("GET through port-forward = %d %q", code, body)
 			}
 		}
+		// The streams took the spliced data connections, not yamux.
+		_, metrics := userGet(t, g.url()+"/metrics", "", "")
+		if m := regexp.MustCompile(`(?m)^ws_gateway_port_data_connections_total (\d+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
+			t.Errorf("port-forward used no port data connection: %v", m)
+		}
 		syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT)
 		if c := pf.wait(t, 5*time.Second); c != 0 {
 			t.Fatalf("port-forward exit %d after SIGINT", c)

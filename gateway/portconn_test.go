@@ -1,0 +1,398 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/yamux"
+
+	"github.com/ws-dev/ws/agent"
+	"github.com/ws-dev/ws/plan"
+	"github.com/ws-dev/ws/tunnel"
+)
+
+// echoPort serves a TCP echo on loopback: it copies until EOF, then
+// half-closes.
+func echoPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return p
+}
+
+// runAgent runs a real agent for workspace demo (job 5) against g.
+func runAgent(t *testing.T, g *testGateway, noPortConns bool) {
+	t.Helper()
+	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: "demo"}, Token: "job-5-ws/demo", Gateway: g.url, NoPortConns: noPortConns, Out: io.Discard})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the agent to connect", func() bool { return g.s.Agents() == 1 })
+}
+
+// echo writes msg, half-closes and reads everything back.
+func echo(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(c, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := tunnel.CloseWrite(c); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != msg {
+		t.Fatalf("echo = %q, %v; want %q", b, err, msg)
+	}
+}
+
+func (g *testGateway) metric(t *testing.T, name string) string {
+	t.Helper()
+	_, body, _ := g.get(t, "/metrics")
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func TestPortConnEndToEnd(t *testing.T) {
+	g := startGateway(t, nil)
+	runAgent(t, g, false)
+	port := echoPort(t)
+	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.UsesPortConns() {
+		t.Fatal("gateway did not offer port data connections for an agent that takes them")
+	}
+	for i := range 3 {
+		c, err := s.DialPort(context.Background(), port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.(*net.TCPConn); !ok {
+			t.Errorf("DialPort returned %T, want the raw *net.TCPConn", c)
+		}
+		echo(t, c, strings.Repeat(fmt.Sprint(i), 1<<20))
+		c.Close()
+	}
+	waitFor(t, "the data connections to end", func() bool { return g.metric(t, "ws_gateway_port_streams_active") == "0" })
+	if v := g.metric(t, "ws_gateway_port_data_connections_total"); v != "3" {
+		t.Errorf("port data connections = %q, want 3", v)
+	}
+	if v := g.metric(t, "ws_gateway_bytes_to_agent_total"); v == "" || v == "0" {
+		t.Errorf("bytes to agent = %q, want counted", v)
+	}
+	// A closed port is the agent's error, not a fallback.
+	_, err = s.DialPort(context.Background(), closedPort(t))
+	var re *tunnel.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "nothing listens") {
+		t.Errorf("closed port: %v, want the agent's error", err)
+	}
+	if !s.UsesPortConns() {
+		t.Error("an agent error turned port data connections off")
+	}
+	g.s.ports.mu.Lock()
+	n, m := len(g.s.ports.pending), len(g.s.ports.perAg)
+	g.s.ports.mu.Unlock()
+	if n != 0 || m != 0 {
+		t.Errorf("%d tokens, %d agent counts left pending", n, m)
+	}
+}
+
+func TestPortConnFallback(t *testing.T) {
+	g := startGateway(t, nil)
+	runAgent(t, g, true)
+	port := echoPort(t)
+	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.UsesPortConns() {
+		t.Fatal("gateway offered port data connections for an agent without the capability")
+	}
+	c, err := s.DialPort(context.Background(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "over yamux")
+	c.Close()
+	// A client that tries anyway is told 501 and falls back for good.
+	s.portConn.Store(true)
+	c, err = s.DialPort(context.Background(), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "fell back")
+	c.Close()
+	if s.UsesPortConns() {
+		t.Error("still trying data connections after a 501")
+	}
+	if v := g.metric(t, "ws_gateway_port_data_connections_total"); v != "0" {
+		t.Errorf("port data connections = %q, want 0", v)
+	}
+}
+
+// fakePortAgent connects as a Hello-capable agent without serving streams:
+// the test reads the gateway's portconn requests itself.
+func (g *testGateway) fakePortAgent(t *testing.T) *yamux.Session {
+	t.Helper()
+	h := http.Header{}
+	h.Set(tunnel.JobTokenHeader, "job-5-ws/demo")
+	ws, status, err := tunnel.Dial(context.Background(), g.url+tunnel.AgentPath, h, nil)
+	if err != nil {
+		t.Fatalf("agent dial: status %d: %v", status, err)
+	}
+	sess, err := tunnel.Client(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	st, _ := sess.OpenStream()
+	tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
+	tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: "demo", Caps: []string{tunnel.CapPortConn}})
+	var w tunnel.Welcome
+	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil || !w.OK {
+		t.Fatalf("Welcome: %+v, %v", w, err)
+	}
+	return sess
+}
+
+type dialResult struct {
+	c   net.Conn
+	err error
+}
+
+// requestPort starts a user's data connection request for port 80 and
+// returns the gateway's portconn request as the agent sees it.
+func (g *testGateway) requestPort(t *testing.T, sess *yamux.Session, token string) (tunnel.Header, net.Conn, chan dialResult) {
+	t.Helper()
+	res := make(chan dialResult, 1)
+	go func() {
+		h := http.Header{}
+		h.Set("Authorization", "Bearer "+token)
+		c, _, err := tunnel.DialUpgrade(context.Background(), g.url+"/api/v1/workspaces/42/demo/port/80", h, nil)
+		res <- dialResult{c, err}
+	}()
+	st, err := sess.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, c, err := tunnel.ReadHeader(st)
+	if err != nil || h.Kind != tunnel.KindPortConn || h.Port != 80 || len(h.Token) < 32 {
+		t.Fatalf("agent got %+v, %v; want a portconn request for port 80 with a token", h, err)
+	}
+	return h, c, res
+}
+
+func (g *testGateway) agentDial(token, job string) (net.Conn, error) {
+	h := http.Header{}
+	if job != "" {
+		h.Set(tunnel.JobTokenHeader, job)
+	}
+	if token != "" {
+		h.Set(tunnel.PortTokenHeader, token)
+	}
+	c, _, err := tunnel.DialUpgrade(context.Background(), g.url+tunnel.AgentPortPath, h, nil)
+	return c, err
+}
+
+func wantStatus(t *testing.T, what string, err error, status int) {
+	t.Helper()
+	var ue *tunnel.UpgradeError
+	if !errors.As(err, &ue) || ue.Status != status {
+		t.Errorf("%s: %v, want %d", what, err, status)
+	}
+}
+
+func TestPortConnTokens(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.AuthFailLimit = 1000 })
+	sess := g.fakePortAgent(t)
+	h, st, res := g.requestPort(t, sess, "tok-ada")
+
+	_, err := g.agentDial("", "job-5-ws/demo")
+	wantStatus(t, "no token", err, 403)
+	_, err = g.agentDial(strings.Repeat("0", 64), "job-5-ws/demo")
+	wantStatus(t, "wrong token", err, 403)
+	_, err = g.agentDial(h.Token, "")
+	wantStatus(t, "no job token", err, 403)
+	// A refused attempt used the token up: the user's request then fails.
+	_, err = g.agentDial(h.Token, "job-5-ws/demo")
+	wantStatus(t, "token already tried without job token", err, 403)
+	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	st.Close()
+	r := <-res
+	wantStatus(t, "user request whose token was burnt", r.err, 502)
+
+	// The right token and job token pair the two; the token is single use.
+	h, st, res = g.requestPort(t, sess, "tok-ada")
+	ac, err := g.agentDial(h.Token, "job-6-ws/demo")
+	wantStatus(t, "another job's token", err, 403)
+	if ac != nil {
+		ac.Close()
+	}
+	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	st.Close()
+	r = <-res
+	wantStatus(t, "user request answered by another job", r.err, 502)
+
+	h, st, res = g.requestPort(t, sess, "tok-ada")
+	ac, err = g.agentDial(h.Token, "job-5-ws/demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	_, err = g.agentDial(h.Token, "job-5-ws/demo")
+	wantStatus(t, "reused token", err, 403)
+	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	st.Close()
+	r = <-res
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.c.Close()
+	go func() { io.WriteString(ac, "from agent"); tunnel.CloseWrite(ac) }()
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if b, err := io.ReadAll(r.c); string(b) != "from agent" {
+		t.Errorf("user read %q, %v", b, err)
+	}
+
+	// An expired token is refused.
+	h, st, res = g.requestPort(t, sess, "tok-ada")
+	g.s.ports.mu.Lock()
+	g.s.ports.pending[h.Token].expires = time.Now().Add(-time.Second)
+	g.s.ports.mu.Unlock()
+	_, err = g.agentDial(h.Token, "job-5-ws/demo")
+	wantStatus(t, "expired token", err, 403)
+	tunnel.WriteLine(st, tunnel.Reply{Error: "gave up"})
+	st.Close()
+	r = <-res
+	wantStatus(t, "agent's refusal", r.err, 502)
+}
+
+func TestPortConnNeedsAccess(t *testing.T) {
+	g := startGateway(t, nil)
+	g.fakePortAgent(t)
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", 401}, {"tok-nobody", 401}, {"tok-bob", 403}} {
+		h := http.Header{}
+		if tc.token != "" {
+			h.Set("Authorization", "Bearer "+tc.token)
+		}
+		_, _, err := tunnel.DialUpgrade(context.Background(), g.url+"/api/v1/workspaces/42/demo/port/80", h, nil)
+		wantStatus(t, "user "+tc.token, err, tc.status)
+	}
+	// Without the upgrade headers it is no data connection either.
+	if code, _, _ := g.get(t, "/api/v1/workspaces/42/demo/port/80", "Authorization", "Bearer tok-ada"); code != 400 {
+		t.Errorf("plain GET: %d, want 400", code)
+	}
+	g.s.ports.mu.Lock()
+	n := len(g.s.ports.pending)
+	g.s.ports.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d tokens minted for refused users", n)
+	}
+}
+
+func TestPortConnPendingLimit(t *testing.T) {
+	g := startGateway(t, nil)
+	sess := g.fakePortAgent(t)
+	old := maxPendingPerAgent
+	maxPendingPerAgent = 1
+	t.Cleanup(func() { maxPendingPerAgent = old })
+	_, st, res := g.requestPort(t, sess, "tok-ada")
+	h := http.Header{}
+	h.Set("Authorization", "Bearer tok-ada")
+	_, _, err := tunnel.DialUpgrade(context.Background(), g.url+"/api/v1/workspaces/42/demo/port/80", h, nil)
+	wantStatus(t, "second pending request", err, 503)
+	st.Close()
+	<-res
+}
+
+// An agent that offers data connections but cannot dial one (say, a proxy
+// in the way) answers ErrNoPortConn: the client falls back to yamux.
+func TestPortConnAgentCannotDial(t *testing.T) {
+	g := startGateway(t, nil)
+	sess := g.fakePortAgent(t)
+	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.UsesPortConns() {
+		t.Fatal("not offered")
+	}
+	go func() {
+		for {
+			st, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			h, c, err := tunnel.ReadHeader(st)
+			if err != nil {
+				return
+			}
+			switch h.Kind {
+			case tunnel.KindPortConn:
+				tunnel.WriteLine(c, tunnel.Reply{Error: tunnel.ErrNoPortConn})
+				c.Close()
+			case tunnel.KindPort:
+				tunnel.WriteLine(c, tunnel.Reply{OK: true})
+				io.Copy(c, c)
+				tunnel.CloseWrite(c)
+			}
+		}
+	}()
+	c, err := s.DialPort(context.Background(), 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, c, "over yamux")
+	c.Close()
+	if s.UsesPortConns() {
+		t.Error("still trying data connections after the agent said it cannot")
+	}
+}
