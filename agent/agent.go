@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
@@ -101,6 +103,12 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.Plan == nil {
 		cfg.Plan = &plan.Plan{Version: plan.Version}
+	}
+	if !cfg.NoPortConns && behindProxy(cfg.Gateway) {
+		// Port data connections dial the gateway directly; behind an HTTP
+		// proxy they would only fail after a timeout, so keep port streams
+		// on the tunnel, which goes through the proxy.
+		cfg.NoPortConns = true
 	}
 	a := &Agent{cfg: cfg, phase: "starting"}
 	a.touch()
@@ -442,4 +450,19 @@ func (a *Agent) writeLog(s string) {
 
 func (a *Agent) logf(format string, args ...any) {
 	a.writeLog("ws-agent: " + fmt.Sprintf(format, args...) + "\n")
+}
+
+// behindProxy reports whether the environment (HTTPS_PROXY, HTTP_PROXY,
+// NO_PROXY, as net/http reads them) sends requests to the gateway through a
+// proxy. It reads the environment on each call (net/http caches it).
+func behindProxy(gateway string) bool {
+	if gateway == "" {
+		return false
+	}
+	u, err := url.Parse(gateway)
+	if err != nil {
+		return false
+	}
+	p, err := httpproxy.FromEnvironment().ProxyFunc()(u)
+	return err == nil && p != nil
 }

@@ -99,3 +99,22 @@ func TestPhaseSetDuringHandshake(t *testing.T) {
 		t.Fatalf("the gateway never heard that the workspace runs; agent log:\n%s", out.String())
 	}
 }
+
+// Behind an HTTP proxy the agent keeps port streams on the tunnel: direct
+// data connections to the gateway would only fail after a timeout.
+func TestBehindProxyKeepsPortStreamsOnTheTunnel(t *testing.T) {
+	t.Setenv("HTTPS_PROXY", "http://proxy.example:3128")
+	t.Setenv("NO_PROXY", "")
+	if !behindProxy("https://ws.example.com") {
+		t.Error("behindProxy(https gateway) = false with HTTPS_PROXY set")
+	}
+	t.Setenv("NO_PROXY", "ws.example.com")
+	if behindProxy("https://ws.example.com") {
+		t.Error("behindProxy = true for a host in NO_PROXY")
+	}
+	t.Setenv("HTTPS_PROXY", "")
+	t.Setenv("HTTP_PROXY", "")
+	if behindProxy("https://ws.example.com") {
+		t.Error("behindProxy = true without a proxy")
+	}
+}
