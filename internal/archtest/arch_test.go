@@ -1,0 +1,80 @@
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/ws-dev/ws/internal/testutil"
+)
+
+const mod = "github.com/ws-dev/ws/"
+
+// imports returns each package's direct imports (non-test files).
+func imports(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-f", "{{.ImportPath}}:{{join .Imports \" \"}}", "./...")
+	cmd.Dir = testutil.RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, deps, _ := strings.Cut(line, ":")
+		m[strings.TrimPrefix(pkg, mod)] = strings.Fields(deps)
+	}
+	return m
+}
+
+func TestPackageBoundaries(t *testing.T) {
+	all := imports(t)
+	forbidden := map[string][]string{
+		// compiler/ is pure: no I/O, environment, clock, network or CLI.
+		"compiler": {"os", "os/exec", "net", "net/http", "time", "syscall", "github.com/spf13/cobra", mod + "gitlab", mod + "cmd/"},
+		// schema/ reads files only through what the caller passes in.
+		"schema": {"net", "net/http", "os/exec", "github.com/spf13/cobra", mod + "gitlab", mod + "cmd/"},
+		"ci":     {"os", "net", "net/http", "time", "github.com/spf13/cobra", mod},
+		"diag":   {"os", "net", "time", mod},
+		"plan":   {"os", "net", "time", mod},
+		// Only gitlab/ talks to GitLab's REST API.
+		"agent":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab"},
+		"tunnel": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra"},
+		"webui":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", mod + "gateway", mod + "tunnel"},
+	}
+	for pkg, bad := range forbidden {
+		deps, ok := all[pkg]
+		if !ok {
+			t.Errorf("package %s not found", pkg)
+			continue
+		}
+		for _, d := range deps {
+			for _, b := range bad {
+				// A rule ending in "/" forbids a whole tree (mod: every ws package).
+				if d == b || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
+					t.Errorf("%s imports %s (docs/architecture.md: it must not)", pkg, d)
+				}
+			}
+		}
+	}
+	for pkg, deps := range all {
+		if strings.HasPrefix(pkg, "internal/testutil") || strings.HasPrefix(pkg, "bench/") || strings.HasPrefix(pkg, "internal/e2e") || strings.Contains(pkg, "/internal/devserver") {
+			continue
+		}
+		for _, d := range deps {
+			if strings.HasPrefix(d, mod+"internal/testutil") {
+				t.Errorf("production package %s imports test helper %s", pkg, d)
+			}
+		}
+	}
+	for pkg, deps := range all {
+		if pkg == "gitlab" || strings.HasPrefix(pkg, "internal/testutil") || strings.HasPrefix(pkg, "bench/") {
+			continue
+		}
+		for _, d := range deps {
+			if strings.HasPrefix(d, "gitlab.com/gitlab-org/api/client-go") {
+				t.Errorf("%s imports client-go; GitLab access belongs in gitlab/", pkg)
+			}
+		}
+	}
+}
