@@ -39,14 +39,14 @@ func NewCmdAuth(f *cmdutil.Factory, runF func(*StatusOptions) error) *cobra.Comm
 		GroupID: "workspace",
 		Use:     "auth <command>",
 		Short:   "Check the GitLab token ws uses",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.UsageArgs("auth", cobra.NoArgs),
 		RunE:    func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	opts := &StatusOptions{IO: f.IO, Factory: f}
 	st := &cobra.Command{
 		Use:   "status",
 		Short: "Say which GitLab host and token are used, whose token it is and its scopes",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.UsageArgs("auth status", cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckFormat("auth status", "output", opts.Output); err != nil {
 				return err

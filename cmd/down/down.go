@@ -45,7 +45,7 @@ stopped, and play the environment's stop job. --delete-branch also deletes
 the ws/NAME branch.`,
 		Example: `  $ ws down demo
   $ ws down demo --delete-branch`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.UsageArgs("down", cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if err := cmdutil.CheckFormat("down", "output", opts.Output); err != nil {

@@ -29,7 +29,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the project's workspaces (ws/* branches) with state, age, job and URL",
-		Args:    cobra.NoArgs,
+		Args:    cmdutil.UsageArgs("list", cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckFormat("list", "output", opts.Output); err != nil {
 				return err

@@ -40,7 +40,7 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(*LogsOptions) error) *cobra.Comman
 printing what the job appends until it ends (GitLab has no range request:
 ws re-reads the log and prints from its own byte offset).`,
 		Example: `  $ ws logs demo -f`,
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.UsageArgs("logs", cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if err := cmdutil.CheckFormat("logs", "output", opts.Output); err != nil {

@@ -24,11 +24,14 @@ stopped (cancel alone proves nothing), recompile the devfile, commit it to
 ws/NAME when it changed, and create a new pipeline.`,
 		Example: `  $ ws restart demo
   $ ws restart demo devfile.yaml --no-wait`,
-		Args: cobra.RangeArgs(1, 2),
+		Args: cmdutil.UsageArgs("restart", cobra.RangeArgs(1, 2)),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if len(args) == 2 {
 				opts.Devfile = args[1]
+			}
+			if err := opts.Validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)

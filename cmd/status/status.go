@@ -53,7 +53,7 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*StatusOptions) error) *cobra.Co
 		Use:     "status NAME",
 		Short:   "Show a workspace's state, pipeline and job",
 		Example: `  $ ws status demo --output json`,
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.UsageArgs("status", cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if err := cmdutil.CheckFormat("status", "output", opts.Output); err != nil {

@@ -68,7 +68,7 @@ workspace (the same as 'ws restart').`,
 			if len(args) == 1 {
 				opts.Devfile = args[0]
 			}
-			if err := opts.validate(); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -103,7 +103,9 @@ func AddLaunchFlags(cmd *cobra.Command, opts *UpOptions) {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func (o *UpOptions) validate() error {
+// Validate checks the parsed options of 'ws up' and 'ws restart'; its errors are
+// usage errors.
+func (o *UpOptions) Validate() error {
 	if err := cmdutil.CheckFormat(o.Command, "output", o.Output); err != nil {
 		return err
 	}

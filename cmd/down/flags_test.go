@@ -1,0 +1,71 @@
+package down
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+)
+
+// parse runs 'ws down args...' up to runF and returns the options runF saw.
+func parse(t *testing.T, args ...string) (*DownOptions, error) {
+	t.Helper()
+	ios, _, _, _ := cmdutil.Test()
+	var got *DownOptions
+	cmd := NewCmdDown(&cmdutil.Factory{IO: ios}, func(o *DownOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	if err != nil {
+		assert.Nil(t, got, "runF must not run on a usage error")
+	}
+	return got, err
+}
+
+func TestDownFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want DownOptions
+	}{
+		{"defaults", []string{"demo"},
+			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{Output: cmdutil.OutputText}}},
+		{"delete branch", []string{"demo", "--delete-branch"},
+			DownOptions{Name: "demo", DeleteBranch: true, GitLabFlags: cmdutil.GitLabFlags{Output: cmdutil.OutputText}}},
+		{"gitlab flags", []string{"-R", "group/app", "demo", "--output", "json", "--debug"},
+			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{Project: "group/app", Debug: true, Output: cmdutil.OutputJSON}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			require.NotNil(t, o)
+			assert.Equal(t, tc.want.Name, o.Name)
+			assert.Equal(t, tc.want.DeleteBranch, o.DeleteBranch)
+			assert.Equal(t, tc.want.GitLabFlags, o.GitLabFlags)
+		})
+	}
+}
+
+func TestDownUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"missing NAME", nil},
+		{"missing NAME with flags", []string{"--delete-branch"}},
+		{"two names", []string{"demo", "other"}},
+		{"bad output", []string{"demo", "--output", "yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.args...)
+			var fe *cmdutil.FlagError
+			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
+			assert.Equal(t, "down", fe.Cmd)
+		})
+	}
+}

@@ -1,0 +1,66 @@
+package list
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+)
+
+// parse runs 'ws list args...' up to runF and returns the options runF saw.
+func parse(t *testing.T, args ...string) (*ListOptions, error) {
+	t.Helper()
+	ios, _, _, _ := cmdutil.Test()
+	var got *ListOptions
+	cmd := NewCmdList(&cmdutil.Factory{IO: ios}, func(o *ListOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	if err != nil {
+		assert.Nil(t, got, "runF must not run on a usage error")
+	}
+	return got, err
+}
+
+func TestListFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want cmdutil.GitLabFlags
+	}{
+		{"defaults", nil, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"project and json", []string{"-R", "group/app", "--output", "json"},
+			cmdutil.GitLabFlags{Project: "group/app", Output: cmdutil.OutputJSON}},
+		{"numeric project and debug", []string{"--project", "42", "--debug"},
+			cmdutil.GitLabFlags{Project: "42", Debug: true, Output: cmdutil.OutputText}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			require.NotNil(t, o)
+			assert.Equal(t, tc.want, o.GitLabFlags)
+		})
+	}
+}
+
+func TestListUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"a NAME", []string{"demo"}},
+		{"bad output", []string{"--output", "yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.args...)
+			var fe *cmdutil.FlagError
+			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
+			assert.Equal(t, "list", fe.Cmd)
+		})
+	}
+}

@@ -1,0 +1,73 @@
+package logs
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+)
+
+// parse runs 'ws logs args...' up to runF and returns the options runF saw.
+func parse(t *testing.T, args ...string) (*LogsOptions, error) {
+	t.Helper()
+	ios, _, _, _ := cmdutil.Test()
+	var got *LogsOptions
+	cmd := NewCmdLogs(&cmdutil.Factory{IO: ios}, func(o *LogsOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	if err != nil {
+		assert.Nil(t, got, "runF must not run on a usage error")
+	}
+	return got, err
+}
+
+func TestLogsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantFollow bool
+		want       cmdutil.GitLabFlags
+	}{
+		{"defaults", []string{"demo"}, false, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"-f", []string{"demo", "-f"}, true, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"--follow with project", []string{"--follow", "-R", "group/app", "demo"}, true,
+			cmdutil.GitLabFlags{Project: "group/app", Output: cmdutil.OutputText}},
+		{"json without follow", []string{"demo", "--output", "json", "--debug"}, false,
+			cmdutil.GitLabFlags{Debug: true, Output: cmdutil.OutputJSON}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			require.NotNil(t, o)
+			assert.Equal(t, "demo", o.Name)
+			assert.Equal(t, tc.wantFollow, o.Follow)
+			assert.Equal(t, tc.want, o.GitLabFlags)
+		})
+	}
+}
+
+func TestLogsUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"missing NAME", nil},
+		{"missing NAME with -f", []string{"-f"}},
+		{"two names", []string{"demo", "other"}},
+		{"bad output", []string{"demo", "--output", "yaml"}},
+		{"follow with json", []string{"demo", "-f", "--output", "json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.args...)
+			var fe *cmdutil.FlagError
+			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
+			assert.Equal(t, "logs", fe.Cmd)
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package status
+
+import (
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ws-dev/ws/cmd/cmdutil"
+)
+
+// parse runs 'ws status args...' up to runF and returns the options runF saw.
+func parse(t *testing.T, args ...string) (*StatusOptions, error) {
+	t.Helper()
+	ios, _, _, _ := cmdutil.Test()
+	var got *StatusOptions
+	cmd := NewCmdStatus(&cmdutil.Factory{IO: ios}, func(o *StatusOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	err := cmd.Execute()
+	if err != nil {
+		assert.Nil(t, got, "runF must not run on a usage error")
+	}
+	return got, err
+}
+
+func TestStatusFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantName string
+		want     cmdutil.GitLabFlags
+	}{
+		{"defaults", []string{"demo"}, "demo", cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"json", []string{"demo", "--output", "json"}, "demo", cmdutil.GitLabFlags{Output: cmdutil.OutputJSON}},
+		{"project before NAME", []string{"-R", "group/app", "--debug", "demo"}, "demo",
+			cmdutil.GitLabFlags{Project: "group/app", Debug: true, Output: cmdutil.OutputText}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(t, tc.args...)
+			require.NoError(t, err)
+			require.NotNil(t, o)
+			assert.Equal(t, tc.wantName, o.Name)
+			assert.Equal(t, tc.want, o.GitLabFlags)
+		})
+	}
+}
+
+func TestStatusUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"missing NAME", nil},
+		{"missing NAME with flags", []string{"-R", "group/app"}},
+		{"two names", []string{"demo", "other"}},
+		{"bad output", []string{"demo", "--output", "yaml"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.args...)
+			var fe *cmdutil.FlagError
+			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
+			assert.Equal(t, "status", fe.Cmd)
+		})
+	}
+}
