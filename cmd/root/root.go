@@ -105,6 +105,7 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 		return nil
 	}
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	usageArgs(cmd)
 	return cmd
 }
 
@@ -125,6 +126,25 @@ func newCmdVersion(f *cmdutil.Factory) *cobra.Command {
 			_, err := fmt.Fprintln(f.IO.Out, v)
 			return err
 		},
+	}
+}
+
+// usageArgs makes every command's positional-argument check a usage error
+// (exit code 2): cobra's own checks (cobra.ExactArgs, ...) return plain
+// errors, which would exit 1.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cc *cobra.Command, args []string) error {
+			err := check(cc, args)
+			var fe *cmdutil.FlagError
+			if err == nil || errors.As(err, &fe) {
+				return err
+			}
+			return &cmdutil.FlagError{Cmd: commandPath(cc), Err: err}
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
 	}
 }
 

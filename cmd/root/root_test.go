@@ -77,3 +77,20 @@ func TestEnvironmentTopicListsEveryVariable(t *testing.T) {
 		assert.Contains(t, out, v)
 	}
 }
+
+// A wrong number of arguments is a usage error (exit 2) for every command,
+// not only for those that wrap cobra's checks themselves.
+func TestWrongArgumentCountIsUsageError(t *testing.T) {
+	for _, args := range [][]string{
+		{"compile", "a.yaml", "b.yaml"},
+		{"validate", "a.yaml", "b.yaml"},
+		{"shell"},
+		{"port-forward"},
+		{"version", "extra"},
+		{"down"},
+	} {
+		code, _, errOut := run(args...)
+		assert.Equal(t, cmdutil.ExitUsage, code, "ws %v: %s", args, errOut)
+		assert.Contains(t, errOut, "Run 'ws "+args[0]+" --help' for usage.", "ws %v", args)
+	}
+}
