@@ -1,31 +1,19 @@
 package auth
 
 import (
-	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/internal/testutil/cmdtest"
 )
 
-// parse runs 'ws auth args...' up to runF and returns the options runF saw
-// (nil when runF did not run).
+// parse runs 'ws auth args...' up to runF and returns the options runF saw.
 func parse(t *testing.T, args ...string) (*StatusOptions, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *StatusOptions
-	cmd := NewCmdAuth(&cmdutil.Factory{IO: ios}, func(o *StatusOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	if err != nil {
-		assert.Nil(t, got, "runF must not run on a usage error")
-	}
-	return got, err
+	return cmdtest.Parse(t, NewCmdAuth, args...)
 }
 
 func TestAuthStatusFlags(t *testing.T) {
@@ -67,9 +55,7 @@ func TestAuthUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args...)
-			var fe *cmdutil.FlagError
-			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
-			assert.Equal(t, tc.wantCmd, fe.Cmd)
+			cmdtest.RequireUsageError(t, err, tc.wantCmd)
 		})
 	}
 }

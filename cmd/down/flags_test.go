@@ -1,30 +1,19 @@
 package down
 
 import (
-	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/internal/testutil/cmdtest"
 )
 
 // parse runs 'ws down args...' up to runF and returns the options runF saw.
 func parse(t *testing.T, args ...string) (*DownOptions, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *DownOptions
-	cmd := NewCmdDown(&cmdutil.Factory{IO: ios}, func(o *DownOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	if err != nil {
-		assert.Nil(t, got, "runF must not run on a usage error")
-	}
-	return got, err
+	return cmdtest.Parse(t, NewCmdDown, args...)
 }
 
 func TestDownFlags(t *testing.T) {
@@ -63,9 +52,7 @@ func TestDownUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args...)
-			var fe *cmdutil.FlagError
-			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
-			assert.Equal(t, "down", fe.Cmd)
+			cmdtest.RequireUsageError(t, err, "down")
 		})
 	}
 }

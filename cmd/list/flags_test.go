@@ -1,30 +1,19 @@
 package list
 
 import (
-	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/internal/testutil/cmdtest"
 )
 
 // parse runs 'ws list args...' up to runF and returns the options runF saw.
 func parse(t *testing.T, args ...string) (*ListOptions, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *ListOptions
-	cmd := NewCmdList(&cmdutil.Factory{IO: ios}, func(o *ListOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	if err != nil {
-		assert.Nil(t, got, "runF must not run on a usage error")
-	}
-	return got, err
+	return cmdtest.Parse(t, NewCmdList, args...)
 }
 
 func TestListFlags(t *testing.T) {
@@ -58,9 +47,7 @@ func TestListUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args...)
-			var fe *cmdutil.FlagError
-			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
-			assert.Equal(t, "list", fe.Cmd)
+			cmdtest.RequireUsageError(t, err, "list")
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package restart
 
 import (
-	"io"
 	"testing"
 	"time"
 
@@ -10,23 +9,13 @@ import (
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/up"
+	"github.com/ws-dev/ws/internal/testutil/cmdtest"
 )
 
 // parse runs 'ws restart args...' up to runF and returns the options runF saw.
 func parse(t *testing.T, args ...string) (*up.UpOptions, error) {
 	t.Helper()
-	ios, _, _, _ := cmdutil.Test()
-	var got *up.UpOptions
-	cmd := NewCmdRestart(&cmdutil.Factory{IO: ios}, func(o *up.UpOptions) error { got = o; return nil })
-	cmd.SetArgs(args)
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	err := cmd.Execute()
-	if err != nil {
-		assert.Nil(t, got, "runF must not run on a usage error")
-	}
-	return got, err
+	return cmdtest.Parse(t, NewCmdRestart, args...)
 }
 
 func TestRestartFlags(t *testing.T) {
@@ -81,9 +70,7 @@ func TestRestartUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args...)
-			var fe *cmdutil.FlagError
-			require.ErrorAs(t, err, &fe, "a usage error (exit 2)")
-			assert.Equal(t, "restart", fe.Cmd)
+			cmdtest.RequireUsageError(t, err, "restart")
 		})
 	}
 }
