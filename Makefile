@@ -15,6 +15,7 @@ demo: build ## start examples/hello on this machine (ws up --local), run a comma
 	sh scripts/demo.sh
 
 test: ## run every test (CI runs this)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(TESTENV) $(GO) test -count=1 ./...
 	# The concurrent parts again under the race detector.

@@ -37,8 +37,8 @@ type Model struct {
 	Content string
 
 	wsSHA, wsParent, content string
-	pipelines              []*mPipeline
-	commits, polls, reads  int
+	pipelines                []*mPipeline
+	commits, polls, reads    int
 }
 
 type mPipeline struct {
