@@ -200,6 +200,23 @@ func (s *Server) Shutdown(ctx context.Context) {
 // Agents returns the number of connected agents.
 func (s *Server) Agents() int { return len(s.reg.all()) }
 
+// acceptSession upgrades r to a WebSocket and runs the server side of a
+// yamux session on it (agents and CLIs alike); the caller defers stop.
+func acceptSession(w http.ResponseWriter, r *http.Request) (sess *yamux.Session, stop func(), ok bool) {
+	ws, err := tunnel.Accept(w, r)
+	if err != nil {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sess, err = tunnel.Server(ctx, ws)
+	if err != nil {
+		cancel()
+		ws.CloseNow()
+		return nil, nil, false
+	}
+	return sess, cancel, true
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -264,17 +281,11 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusForbidden, "")
 		return
 	}
-	ws, err := tunnel.Accept(w, r)
-	if err != nil {
+	sess, stop, ok := acceptSession(w, r)
+	if !ok {
 		return
 	}
-	connCtx, cancelConn := context.WithCancel(context.Background())
-	defer cancelConn()
-	sess, err := tunnel.Server(connCtx, ws)
-	if err != nil {
-		ws.CloseNow()
-		return
-	}
+	defer stop()
 	defer sess.Close()
 	ac := &agentConn{
 		id: s.reg.nextID.Add(1), jobID: job.JobID, pipelineID: job.PipelineID, projectID: job.ProjectID,
@@ -536,17 +547,11 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 	if ac.portConns {
 		w.Header().Set(tunnel.PortConnHeader, "1")
 	}
-	ws, err := tunnel.Accept(w, r)
-	if err != nil {
+	sess, stop, ok := acceptSession(w, r)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sess, err := tunnel.Server(ctx, ws)
-	if err != nil {
-		ws.CloseNow()
-		return
-	}
+	defer stop()
 	s.mu.Lock()
 	s.clients[sess] = struct{}{}
 	s.mu.Unlock()

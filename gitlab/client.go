@@ -127,7 +127,7 @@ func New(opts Options) (*Client, error) {
 		now:         opts.Now,
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = Sleep
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -138,7 +138,9 @@ func New(opts Options) (*Client, error) {
 // Host returns the instance base URL.
 func (c *Client) Host() string { return c.host }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends, whichever comes first; it is the
+// default Options.Sleep and the Factory's.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -47,7 +47,7 @@ func New() *Factory {
 	f.Config = func() (config.Settings, error) { // Getenv, and the glab config under HOME
 		return config.Resolve(f.ConfigFlags, f.Getenv)
 	}
-	f.Sleep = sleep                                                                    // a real timer
+	f.Sleep = gitlab.Sleep                                                             // a real timer
 	f.PollInterval = 2 * time.Second                                                   // GitLab job state changes in seconds
 	f.GitLab = func(debug bool) (*gitlab.Client, error) { return NewGitLab(f, debug) } // Config, IO, Now, Sleep
 	return f
@@ -71,15 +71,4 @@ func NewGitLab(f *Factory, debug bool) (*gitlab.Client, error) {
 		opts.Debug = f.IO.ErrOut
 	}
 	return gitlab.New(opts)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
