@@ -58,7 +58,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{&cmdutil.HintError{Err: errors.New("no runner"), Hint: "tag one"}, 1, "ws: no runner\nhint: tag one\n"},
 	} {
 		var buf = new(bytesBuffer)
-		assert.Equal(t, tc.code, exitCode(tc.err, buf), "%v", tc.err)
+		assert.Equal(t, tc.code, exitCodeColor(tc.err, buf, cmdutil.ColorScheme{}), "%v", tc.err)
 		assert.Equal(t, tc.msg, buf.String())
 	}
 }
