@@ -194,6 +194,9 @@ func usageArgs(c *cobra.Command) {
 // suggestions (which cobra skips when a command has its own Args check).
 func unknownCommand(c *cobra.Command, arg string) error {
 	msg := fmt.Sprintf("unknown command %q for %q", arg, c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+	}
 	if s := c.SuggestionsFor(arg); len(s) > 0 {
 		msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
 	}
