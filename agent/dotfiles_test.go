@@ -66,7 +66,7 @@ func runUntilPostStart(t *testing.T, home, repo, probe string) (string, string) 
 	out := &testutil.SyncBuffer{}
 	p := &plan.Plan{Version: plan.Version, Workspace: "x", Dotfiles: &plan.Dotfiles{Repository: repo},
 		PostStart: []plan.Step{{Commands: []plan.Command{{ID: "probe", CommandLine: "{ " + probe + "; } > " + fifo}}}}}
-	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_CONFIG_GLOBAL="+filepath.Join(os.TempDir(), "ws-test-no-gitconfig"), "GIT_CONFIG_NOSYSTEM=1"}
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "GIT_CONFIG_GLOBAL=" + filepath.Join(os.TempDir(), "ws-test-no-gitconfig"), "GIT_CONFIG_NOSYSTEM=1"}
 	a := New(Config{Plan: p, Out: out, Env: env, StopTimeout: time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -61,8 +61,8 @@ func init() {
 // authStubs answers who the token belongs to, any number of times.
 func authStubs(s *fg.Server) {
 	s.Stub(&fg.Stub{Method: "GET", Path: "/user", Times: fg.Any, Replies: []fg.Reply{{Body: map[string]any{"id": 1, "username": "ada", "name": "Ada"}}}},
-			&fg.Stub{Method: "GET", Path: "/personal_access_tokens/self", Times: fg.Any, Replies: []fg.Reply{{Body: map[string]any{
-				"id": 9, "name": "laptop", "scopes": []string{"api"}, "expires_at": "2099-12-31", "active": true}}}})
+		&fg.Stub{Method: "GET", Path: "/personal_access_tokens/self", Times: fg.Any, Replies: []fg.Reply{{Body: map[string]any{
+			"id": 9, "name": "laptop", "scopes": []string{"api"}, "expires_at": "2099-12-31", "active": true}}}})
 }
 
 // cmdHostOf: 'hostof NAME URL' sets NAME to URL's host[:port], as glab
