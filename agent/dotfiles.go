@@ -38,7 +38,7 @@ func (a *Agent) installDotfiles(ctx context.Context) {
 		return
 	}
 	env := a.env()
-	if envValue(env, "WS_LOCAL_ID") != "" && !inContainer() {
+	if envValue(env, "WS_LOCAL_SHELL") == "1" { // set by 'ws up --local' in shell mode (local.ShellModeEnv)
 		a.logf("dotfiles: not installed: this local workspace runs on your own machine, whose home already has your dotfiles")
 		return
 	}
@@ -126,16 +126,6 @@ func linkDotfiles(dir, home string) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-// inContainer reports whether the agent runs in a Docker or Podman container.
-func inContainer() bool {
-	for _, f := range []string{"/.dockerenv", "/run/.containerenv"} {
-		if _, err := os.Stat(f); err == nil {
-			return true
-		}
-	}
-	return false
 }
 
 func envValue(env []string, key string) string {
