@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -111,6 +113,11 @@ func ParseMapping(s string) (Mapping, error) {
 }
 
 func portForwardRun(ctx context.Context, opts *PortForwardOptions) error {
+	// root.Run's context already ends on SIGINT/SIGTERM; this covers callers
+	// that execute the command on their own (internal/e2e), since running
+	// until interrupted and then exiting 0 is this command's contract.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	name, err := cmdutil.ResolveName(ctx, opts.Factory, "port-forward", opts.Name, opts.Conn.Project)
 	if err != nil {
 		return err
