@@ -137,6 +137,7 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 		a.logf("no gateway configured: running start-up commands only; no terminal or ports")
 	}
 	go func() {
+		a.installDotfiles(ctx) // agent/dotfiles.go: before postStart, as Codespaces does
 		if err := a.RunSteps(ctx, "postStart", a.cfg.Plan.PostStart); err != nil {
 			if ctx.Err() == nil {
 				a.logf("%v; the workspace stays up so you can look (ws shell)", err)

@@ -67,6 +67,9 @@ func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.L
 	c.checkComponents()
 	c.main = c.selectMain()
 	p := &plan.Plan{Version: plan.Version, Workspace: c.set.name, Gateway: c.set.gateway, IdleTimeout: goDuration(c.set.idleMin)}
+	if c.set.dotfiles != "" {
+		p.Dotfiles = &plan.Dotfiles{Repository: c.set.dotfiles}
+	}
 	var job ci.Job
 	if c.main != nil {
 		job = c.workspaceJob(p)

@@ -63,6 +63,12 @@ type Options struct {
 	// BuilderImage builds devfile image components without a Docker daemon
 	// (rootless BuildKit). Default: DefaultBuilderImage.
 	BuilderImage string
+	// Dotfiles is the dotfiles repository the agent installs at start
+	// (--dotfiles); default: the ws/dotfiles attribute, then none.
+	Dotfiles string
+	// DefaultDotfiles is used when neither Dotfiles nor ws/dotfiles names a
+	// repository: the user's own default ('ws up' reads it from ws's config).
+	DefaultDotfiles string
 	// SourceFile is the devfile path shown in the generated header (slash form, relative).
 	SourceFile string
 }

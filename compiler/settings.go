@@ -24,6 +24,7 @@ const (
 	AttrAgentImage   = "ws/agent-image"
 	AttrBuilderImage = "ws/builder-image"
 	AttrName         = "ws/name"
+	AttrDotfiles     = "ws/dotfiles"
 	// AttrBackground on a command marks it as started and not waited for.
 	AttrBackground = "ws/background"
 	// AttrMain on a container component selects the main container (like gl/inject-editor).
@@ -32,7 +33,7 @@ const (
 	AttrInjectEditor = "gl/inject-editor"
 )
 
-var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName}
+var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName, AttrDotfiles}
 
 // settings are the resolved values of one compilation.
 type settings struct {
@@ -44,6 +45,7 @@ type settings struct {
 	agentSource  string
 	agentImage   string
 	builderImage string
+	dotfiles     string
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -154,8 +156,39 @@ func (c *compiler) settings() settings {
 	s.agentSource = src
 	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, DefaultAgentImage)
 	s.builderImage, _ = str(c.opts.BuilderImage, AttrBuilderImage, DefaultBuilderImage)
+	s.dotfiles = c.dotfiles(str(c.opts.Dotfiles, AttrDotfiles, c.opts.DefaultDotfiles))
 	return s
 }
+
+// dotfiles checks a dotfiles repository URL: a git URL without a password
+// (the plan is written into the job's YAML, where secrets never go).
+func (c *compiler) dotfiles(repo, path string) string {
+	repo = strings.TrimSpace(repo)
+	if repo == "" {
+		return ""
+	}
+	if at := strings.Index(repo, "@"); at > 0 {
+		if scheme := strings.Index(repo, "://"); scheme > 0 && scheme < at && strings.Contains(repo[scheme+3:at], ":") {
+			c.errorf(path, "dotfiles-secret", "use a repository the job can clone without a password (public, or reached with the job's own credentials)",
+				"dotfiles repository URL must not contain a password: the plan is written into the job's YAML")
+			return ""
+		}
+	}
+	switch {
+	case strings.HasPrefix(repo, "https://"), strings.HasPrefix(repo, "http://"), strings.HasPrefix(repo, "ssh://"),
+		strings.HasPrefix(repo, "git://"), strings.HasPrefix(repo, "file://"), strings.HasPrefix(repo, "/"):
+	case strings.Contains(repo, ":") && !strings.Contains(repo[:strings.Index(repo, ":")], "/"): // git@host:path
+	default:
+		c.errorf(path, "invalid-dotfiles", "write a git URL, e.g. https://gitlab.com/you/dotfiles.git", "dotfiles repository %q is not a git URL", repo)
+		return ""
+	}
+	return repo
+}
+
+// WorkspaceName turns a name (metadata.name, a directory's name) into a
+// workspace name as the compiler does: lowercase letters, digits and single
+// dashes, at most 63 characters; "" when nothing is left.
+func WorkspaceName(n string) string { return sanitizeName(n) }
 
 // sanitizeName turns metadata.name into a workspace name when it can.
 func sanitizeName(n string) string {

@@ -41,6 +41,9 @@ type Job struct {
 	FailureReason string     `json:"failureReason,omitempty"`
 	StartedAt     *time.Time `json:"startedAt,omitempty"`
 	Runner        string     `json:"runner,omitempty"`
+	// PipelineStatus is the job's pipeline's status when the job was read
+	// (GitLab sends it with every job); 'ws up' reports it.
+	PipelineStatus string `json:"-"`
 }
 
 // Active reports whether a pipeline or job status means it can still run.
@@ -113,7 +116,8 @@ func toJob(j *gl.Job) *Job {
 		return nil
 	}
 	out := &Job{ID: j.ID, Name: j.Name, Status: j.Status, Stage: j.Stage, WebURL: j.WebURL,
-		Tags: j.TagList, FailureReason: j.FailureReason, StartedAt: j.StartedAt, Runner: j.Runner.Description}
+		Tags: j.TagList, FailureReason: j.FailureReason, StartedAt: j.StartedAt, Runner: j.Runner.Description,
+		PipelineStatus: j.Pipeline.Status}
 	if out.Tags == nil {
 		out.Tags = []string{}
 	}

@@ -148,6 +148,8 @@ type Summary struct {
 	Gateway   string    `json:"gateway,omitempty"`
 	StartedAt time.Time `json:"startedAt"`
 	Error     string    `json:"error,omitempty"`
+	// ProjectDir is the directory the workspace was started from.
+	ProjectDir string `json:"projectDir,omitempty"`
 }
 
 // List returns every local workspace, sorted by name. A workspace whose
@@ -173,7 +175,7 @@ func List(getenv func(string) string) ([]Summary, error) {
 		if err != nil {
 			continue
 		}
-		s := Summary{Name: st.Name, Status: effectiveStatus(st), Mode: st.Mode, StartedAt: st.StartedAt, Error: st.Error}
+		s := Summary{Name: st.Name, Status: effectiveStatus(st), Mode: st.Mode, StartedAt: st.StartedAt, Error: st.Error, ProjectDir: st.ProjectDir}
 		if s.Status == StatusRunning || s.Status == StatusStarting {
 			s.Gateway = st.Gateway
 		}

@@ -213,8 +213,13 @@ func (r *shellRunner) env() []string {
 	for _, v := range vs {
 		env = append(env, v.Name+"="+v.Value)
 	}
-	return env
+	// The agent installs no dotfiles into this machine's own home (agent/dotfiles.go).
+	return append(env, ShellModeEnv+"=1")
 }
+
+// ShellModeEnv is set in the environment of a job that runs in shell mode,
+// on the user's own machine.
+const ShellModeEnv = "WS_LOCAL_SHELL"
 
 // ShellCommand is the command shell mode runs for lines (exported for tests).
 func ShellCommand(lines []string) []string { return []string{"/bin/sh", "-c", ShellScript(lines)} }

@@ -38,6 +38,17 @@ type Plan struct {
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Volumes the agent prepares before the postStart steps, in devfile order.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Dotfiles is the user's dotfiles repository, cloned and installed by
+	// the agent before the postStart steps (docs/dotfiles.md); nil for none.
+	Dotfiles *Dotfiles `json:"dotfiles,omitempty"`
+}
+
+// Dotfiles names a dotfiles repository, as the devcontainer CLI's
+// --dotfiles-repository does.
+type Dotfiles struct {
+	// Repository is a git URL (https, ssh, scp-like or file); it never
+	// holds a password: plans are written into the job's YAML.
+	Repository string `json:"repository"`
 }
 
 // Volume is one devfile volume mounted in the main container.

@@ -18,7 +18,7 @@ type StatusOptions struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
 	Debug   bool
-	Output  string
+	cmdutil.OutputFlags
 }
 
 // Result is the JSON shape of 'ws auth status'.
@@ -46,9 +46,18 @@ func NewCmdAuth(f *cmdutil.Factory, runF func(*StatusOptions) error) *cobra.Comm
 	st := &cobra.Command{
 		Use:   "status",
 		Short: "Say which GitLab host and token are used, whose token it is and its scopes",
-		Args:  cmdutil.UsageArgs("auth status", cobra.NoArgs),
+		Long: `Say which GitLab host and token ws uses and where each came from, whose token
+it is and its scopes. The token itself is never printed.
+
+The host comes from --host, GITLAB_HOST (or GITLAB_URI, GL_HOST),
+CI_SERVER_URL inside a CI job, the git remote of the current repository
+(url.<base>.insteadOf applied), glab's config, else https://gitlab.com. The
+token comes from --token, GITLAB_TOKEN (or GITLAB_ACCESS_TOKEN, OAUTH_TOKEN),
+else glab's login for that host: its config file or, where 'glab auth login'
+put it, the OS keyring.`,
+		Args: cmdutil.UsageArgs("auth status", cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := cmdutil.CheckFormat("auth status", "output", opts.Output); err != nil {
+			if err := opts.OutputFlags.Check(c); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -58,15 +67,12 @@ func NewCmdAuth(f *cmdutil.Factory, runF func(*StatusOptions) error) *cobra.Comm
 		},
 	}
 	st.Flags().BoolVar(&opts.Debug, "debug", false, "print HTTP requests and responses to stderr, tokens redacted")
-	cmdutil.AddOutputFlag(st, &opts.Output)
+	cmdutil.AddOutputFlags(st, &opts.OutputFlags)
 	cmd.AddCommand(st)
 	return cmd
 }
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	f := opts.Factory
 	s, err := f.Config()
 	if err != nil {
@@ -87,8 +93,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		out.Warnings = append(out.Warnings, w)
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.WriteJSON(opts.IO.Out, out)
+	if opts.JSON() {
+		return opts.Write(opts.IO.Out, out)
 	}
 	o := opts.IO.Out
 	fmt.Fprintf(o, "%s (from %s)\n", out.Host, out.HostSource)

@@ -14,6 +14,8 @@ const (
 	ExitUsage   = 2
 	ExitDevfile = 3
 	ExitAuth    = 4
+	// ExitInterrupted is 128+SIGINT, as shells report a command ended by Ctrl-C.
+	ExitInterrupted = 130
 )
 
 // ErrSilent ends a command with exit code 1 after it printed its own message.

@@ -44,8 +44,12 @@ func New() *Factory {
 		Now:     time.Now,  // the wall clock
 		WorkDir: os.Getwd,  // the current directory
 	}
-	f.Config = func() (config.Settings, error) { // Getenv, and the glab config under HOME
-		return config.Resolve(f.ConfigFlags, f.Getenv)
+	f.Config = func() (config.Settings, error) { // Getenv, WorkDir's git remotes, glab's config and keyring
+		fl := f.ConfigFlags
+		if dir, err := f.WorkDir(); err == nil {
+			fl.Dir = dir
+		}
+		return config.Resolve(fl, f.Getenv)
 	}
 	f.Sleep = gitlab.Sleep                                                             // a real timer
 	f.PollInterval = 2 * time.Second                                                   // GitLab job state changes in seconds
@@ -63,7 +67,7 @@ func NewGitLab(f *Factory, debug bool) (*gitlab.Client, error) {
 	if !s.Token.Set() {
 		return nil, &AuthError{
 			Err:  errors.New("no GitLab token for " + s.Host.Value),
-			Hint: "create a personal access token with the api scope at " + s.Host.Value + "/-/user_settings/personal_access_tokens and export GITLAB_TOKEN=<token>",
+			Hint: "run 'glab auth login' (ws reads glab's login), or create a personal access token with the api scope at " + s.Host.Value + "/-/user_settings/personal_access_tokens and export GITLAB_TOKEN=<token>",
 		}
 	}
 	opts := gitlab.Options{Host: s.Host.Value, Token: s.Token.Value, TokenSource: s.Token.Source, Now: f.Now, Sleep: f.Sleep}

@@ -18,54 +18,66 @@ import (
 type GitLabFlags struct {
 	Project string // -R/--project
 	Debug   bool   // --debug
-	Output  string // --output
+	OutputFlags
 }
 
-// AddGitLabFlags adds -R/--project, --debug and --output to cmd.
+// AddGitLabFlags adds -R/--project, --debug, --output and --jq to cmd.
 func AddGitLabFlags(cmd *cobra.Command, fl *GitLabFlags) {
-	cmd.Flags().StringVarP(&fl.Project, "project", "R", "", "GitLab project as group/name or numeric ID (default: from the git remote 'origin')")
+	cmd.Flags().StringVarP(&fl.Project, "project", "R", "", "GitLab project as group/name or numeric ID (default: from the git remote on the GitLab host)")
 	cmd.Flags().BoolVar(&fl.Debug, "debug", false, "print HTTP requests and responses to stderr, tokens redacted")
-	AddOutputFlag(cmd, &fl.Output)
+	AddOutputFlags(cmd, &fl.OutputFlags)
 }
 
-// ResolveProject returns the project from -R, else from the origin remote
-// of the repository at dir, whose host must be the configured GitLab host.
-func ResolveProject(flag, dir string, s config.Settings) (string, error) {
+// ResolveProject returns the project from -R, else from the first git
+// remote (origin, upstream, gitlab, then the others) on the configured
+// GitLab host.
+func ResolveProject(flag string, s config.Settings) (string, error) {
 	if flag != "" {
 		if _, err := strconv.Atoi(flag); err == nil || strings.Contains(strings.Trim(flag, "/"), "/") {
 			return strings.Trim(flag, "/"), nil
 		}
 		return "", &FlagError{Err: fmt.Errorf("invalid --project %q: want group/name or a numeric ID", flag)}
 	}
-	repo, err := gitrepo.Find(dir)
-	if err != nil {
+	if s.Repo == nil {
+		if errors.Is(s.RepoErr, gitrepo.ErrNoGit) {
+			return "", &HintError{Err: fmt.Errorf("no GitLab project: %w", s.RepoErr), Hint: "pass -R group/name, or install git"}
+		}
 		return "", &HintError{Err: errors.New("no GitLab project: not in a git repository"), Hint: "pass -R group/name, or run ws inside a clone of the project"}
 	}
-	u, err := repo.RemoteURL("origin")
-	if err != nil {
-		return "", &HintError{Err: fmt.Errorf("no GitLab project: %w", err), Hint: "pass -R group/name"}
+	if s.RepoErr != nil {
+		return "", &HintError{Err: fmt.Errorf("no GitLab project: %w", s.RepoErr), Hint: "pass -R group/name"}
 	}
-	r, err := gitrepo.ParseRemote(u)
-	if err != nil {
-		return "", &HintError{Err: err, Hint: "pass -R group/name"}
+	if len(s.Remotes) == 0 {
+		return "", &HintError{Err: errors.New("no GitLab project: the repository has no remote"), Hint: "pass -R group/name, or add the project as remote origin"}
 	}
 	host := hostName(s.Host.Value)
-	if r.Host != host {
-		return "", &HintError{
-			Err:  fmt.Errorf("the origin remote is on %s but the GitLab host is %s (%s)", r.Host, host, s.Host.Source),
-			Hint: fmt.Sprintf("export GITLAB_HOST=https://%s, or pass -R group/name for a project on %s", r.Host, host),
+	var seen []string
+	for _, r := range s.Remotes {
+		if r.Err == nil && r.Remote.Host == host {
+			return r.Remote.Path, nil
 		}
+		where := "not a GitLab project URL"
+		if r.Err == nil {
+			where = r.Remote.Host
+		}
+		seen = append(seen, r.Name+" → "+where)
 	}
-	return r.Path, nil
+	hint := fmt.Sprintf("pass -R group/name for a project on %s", host)
+	if r := s.Remotes[0]; r.Err == nil {
+		hint = fmt.Sprintf("export GITLAB_HOST=%s, or pass -R group/name for a project on %s", r.Remote.BaseURL, host)
+	}
+	return "", &HintError{
+		Err:  fmt.Errorf("no git remote is on the GitLab host %s (%s): %s", host, s.Host.Source, strings.Join(seen, ", ")),
+		Hint: hint,
+	}
 }
 
-// CurrentBranch returns the checked-out branch of the repository at dir, or "".
-func CurrentBranch(dir string) string {
-	repo, err := gitrepo.Find(dir)
-	if err != nil {
+// CurrentBranch returns the checked-out branch of the repository, or "".
+func CurrentBranch(s config.Settings) string {
+	if s.Repo == nil {
 		return ""
 	}
-	b, _ := repo.Branch()
+	b, _ := s.Repo.Branch()
 	return b
 }
 
@@ -97,15 +109,11 @@ func GitLabError(err error) error {
 // ProjectClient resolves the project (see ResolveProject) and builds the
 // GitLab client; what every workspace command does first.
 func ProjectClient(f *Factory, fl GitLabFlags) (string, *gitlab.Client, error) {
-	dir, err := f.WorkDir()
-	if err != nil {
-		return "", nil, err
-	}
 	s, err := f.Config()
 	if err != nil {
 		return "", nil, err
 	}
-	project, err := ResolveProject(fl.Project, dir, s)
+	project, err := ResolveProject(fl.Project, s)
 	if err != nil {
 		return "", nil, err
 	}

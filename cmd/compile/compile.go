@@ -2,8 +2,8 @@
 package compile
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,20 +23,23 @@ type CompileOptions struct {
 	WorkDir func() (string, error)
 
 	Devfile      string
-	Output       string
+	OutputFile   string // -o/--output-file
 	Name         string
 	Tags         []string
 	Timeout      string
 	IdleTimeout  string
 	Vars         []string
 	Profile      string
-	Format       string
 	Gateway      string
+	Dotfiles     string
 	AgentSource  string
 	AgentImage   string
 	BuilderImage string
 	AllowNetwork bool
 	HTTPTimeout  time.Duration
+	cmdutil.OutputFlags
+	// Format is the deprecated --format, kept as an alias of --output.
+	Format string
 }
 
 // NewCmdCompile returns 'ws compile'. runF replaces compileRun in tests.
@@ -49,30 +52,38 @@ func NewCmdCompile(f *cmdutil.Factory, runF func(*CompileOptions) error) *cobra.
 
 DEVFILE defaults to the first of .devfile.yaml, .devfile.yml, devfile.yaml and
 devfile.yml in the current directory. The YAML goes to standard output, or to
-FILE with -o (written atomically). Diagnostics go to standard error as
-FILE:LINE:COL: error|warning: path: message, each followed by a hint line.
+FILE with -o/--output-file (written atomically). Diagnostics go to standard
+error as FILE:LINE:COL: error|warning: path: message, each followed by a hint
+line.
 
 Settings may also come from the devfile's top-level attributes ws/tags,
 ws/timeout, ws/idle-timeout, ws/gateway, ws/agent-source, ws/agent-image,
-ws/builder-image and ws/name; flags win. See docs/devfile-support.md.
+ws/builder-image, ws/dotfiles and ws/name; flags win. See
+docs/devfile-support.md.
 
-With --format json the output is one JSON object:
+With --output json the output is one JSON object (docs/json.md):
   {"devfile": PATH, "yaml": STRING|null, "plan": OBJECT|null, "diagnostics": [...]}
+
+--output is the output format, as on every ws command. It used to name the
+YAML file: '--output FILE' (a value other than text or json that looks like
+a path) still writes FILE, with a deprecation warning; --format is a
+deprecated alias of --output.
 
 Exit status: 0 compiled (warnings allowed), 2 usage error, 3 invalid devfile.`,
 		Example: `  $ ws compile                                  # ./.devfile.yaml to stdout
   $ ws compile devfile.yaml -o .gitlab-ci.yml --name demo --tag docker
+  $ ws compile --jq .plan.endpoints
   $ ws compile --timeout 8h --idle-timeout 1h --var GO_VERSION=1.24
   $ ws compile --profile gitlab                 # also enforce GitLab Workspaces' rules
   $ ws compile --agent-source local --tag shell # ws on the runner's PATH
-  $ ws compile --format json | jq .plan`,
+  $ ws compile --output json | jq .plan`,
 		Args:    cobra.MaximumNArgs(1),
 		GroupID: "devfile",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Devfile = args[0]
 			}
-			if err := cmdutil.CheckFormat("compile", "format", opts.Format); err != nil {
+			if err := opts.outputCompat(cmd); err != nil {
 				return err
 			}
 			if _, err := ParseVars("compile", opts.Vars); err != nil {
@@ -93,21 +104,61 @@ Exit status: 0 compiled (warnings allowed), 2 usage error, 3 invalid devfile.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&opts.Output, "output", "o", "", "write the YAML to `FILE` instead of standard output")
+	fl.StringVarP(&opts.OutputFile, "output-file", "o", "", "write the YAML to `FILE` instead of standard output")
+	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
+	fl.StringVar(&opts.Format, "format", "", "output format: text or json")
+	_ = fl.MarkHidden("format") // deprecated: outputCompat warns
 	fl.StringVar(&opts.Name, "name", "", "workspace `NAME` (default: metadata.name)")
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "runner `TAG` for the jobs (repeatable; default: attribute ws/tags)")
 	fl.StringVar(&opts.Timeout, "timeout", "", "job timeout, the workspace's hard cap, e.g. 4h (default 2h)")
 	fl.StringVar(&opts.IdleTimeout, "idle-timeout", "", "stop after this long without activity, 0 disables (default 30m)")
 	fl.StringArrayVar(&opts.Vars, "var", nil, "set devfile variable `KEY=VALUE` (repeatable)")
 	fl.StringVar(&opts.Profile, "profile", string(compiler.ProfileDefault), "rules to enforce: default or gitlab (GitLab Workspaces' devfile rules)")
-	fl.StringVar(&opts.Format, "format", cmdutil.OutputText, "output format: text or json")
 	fl.StringVar(&opts.Gateway, "gateway", "", "gateway base `URL` compiled into the agent's plan")
+	fl.StringVar(&opts.Dotfiles, "dotfiles", "", "dotfiles `REPO` (git URL) the agent clones and installs at start (default: ws/dotfiles)")
 	fl.StringVar(&opts.AgentSource, "agent-source", "", "how the agent reaches the job: artifact, service or local (default artifact)")
 	fl.StringVar(&opts.AgentImage, "agent-image", "", "ws `IMAGE` that delivers the agent (default "+compiler.DefaultAgentImage+")")
 	fl.StringVar(&opts.BuilderImage, "builder-image", "", "`IMAGE` that builds devfile image components (default "+compiler.DefaultBuilderImage+")")
 	fl.BoolVar(&opts.AllowNetwork, "allow-network", false, "fetch parents and plugins given by URL or registry id")
 	fl.DurationVar(&opts.HTTPTimeout, "http-timeout", 30*time.Second, "timeout of each fetch with --allow-network")
+	_ = cmd.RegisterFlagCompletionFunc("profile", cmdutil.FixedCompletion(string(compiler.ProfileDefault), string(compiler.ProfileGitLab)))
+	_ = cmd.RegisterFlagCompletionFunc("agent-source", cmdutil.FixedCompletion(compiler.AgentArtifact, compiler.AgentService, compiler.AgentLocal))
+	cmd.ValidArgsFunction = cmdutil.DevfileCompletion
 	return cmd
+}
+
+// outputCompat maps the flags of earlier releases onto today's: --format is
+// --output, and '--output FILE' (from before --output meant the format)
+// writes FILE with a warning. Any other value than text or json is a usage error.
+func (opts *CompileOptions) outputCompat(c *cobra.Command) error {
+	if opts.Format != "" {
+		if c.Flags().Changed("output") && opts.Format != opts.Output {
+			return cmdutil.FlagErrorf("compile", "--format is the old name of --output: give one of them")
+		}
+		fmt.Fprintln(opts.IO.ErrOut, "warning: --format is deprecated: use --output text|json")
+		opts.Output = opts.Format
+	}
+	if v := opts.Output; v != cmdutil.OutputText && v != cmdutil.OutputJSON && looksLikePath(v) {
+		if opts.OutputFile != "" {
+			return cmdutil.FlagErrorf("compile", "invalid --output %q: want text or json (the YAML file is -o %s)", v, opts.OutputFile)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "warning: --output FILE is deprecated: --output is the format (text or json); write the YAML with -o/--output-file %s\n", v)
+		opts.OutputFile, opts.Output = v, cmdutil.OutputText
+	}
+	if err := opts.OutputFlags.Check(c); err != nil {
+		var fe *cmdutil.FlagError
+		if errors.As(err, &fe) && !opts.JSON() {
+			return cmdutil.FlagErrorf("compile", "%v (write the YAML to a file with -o FILE)", fe.Err)
+		}
+		return err
+	}
+	return nil
+}
+
+// looksLikePath reports whether an --output value was meant as a file name:
+// it has a directory or an extension (".gitlab-ci.yml", "out/ci.yaml").
+func looksLikePath(v string) bool {
+	return strings.ContainsAny(v, "/\\.")
 }
 
 // ParseVars parses --var KEY=VALUE flags.
@@ -139,7 +190,7 @@ func compileRun(opts *CompileOptions) error {
 	vars, _ := ParseVars("compile", opts.Vars)
 	copts := compiler.Options{
 		Name: opts.Name, Tags: opts.Tags, Timeout: opts.Timeout, IdleTimeout: opts.IdleTimeout,
-		Vars: vars, Profile: compiler.Profile(opts.Profile), Gateway: opts.Gateway,
+		Vars: vars, Profile: compiler.Profile(opts.Profile), Gateway: opts.Gateway, Dotfiles: opts.Dotfiles,
 		AgentSource: opts.AgentSource, AgentImage: opts.AgentImage, BuilderImage: opts.BuilderImage,
 	}
 	var po []pipeline.Option
@@ -148,9 +199,9 @@ func compileRun(opts *CompileOptions) error {
 	}
 	res, err := pipeline.CompileFile(dir, opts.Devfile, copts, po...)
 	if err != nil {
-		return &cmdutil.HintError{Err: err, Hint: "pass the devfile's path: ws compile path/to/devfile.yaml"}
+		return &cmdutil.HintError{Err: err, Hint: cmdutil.NoDevfileHint(err, "compile")}
 	}
-	if opts.Format == cmdutil.OutputJSON {
+	if opts.JSON() {
 		out := Result{Devfile: res.Devfile, Plan: res.Plan, Diagnostics: res.Diags}
 		if out.Diagnostics == nil {
 			out.Diagnostics = diag.List{}
@@ -159,7 +210,7 @@ func compileRun(opts *CompileOptions) error {
 			s := string(res.YAML)
 			out.YAML = &s
 		}
-		if err := cmdutil.WriteJSON(opts.IO.Out, out); err != nil {
+		if err := opts.Write(opts.IO.Out, out); err != nil {
 			return err
 		}
 	} else if err := res.Diags.WriteText(opts.IO.ErrOut); err != nil {
@@ -168,41 +219,16 @@ func compileRun(opts *CompileOptions) error {
 	if res.Diags.HasErrors() {
 		return cmdutil.ErrDevfileInvalid
 	}
-	if opts.Format == cmdutil.OutputJSON && opts.Output == "" {
+	if opts.JSON() && opts.OutputFile == "" {
 		return nil
 	}
-	if opts.Output != "" {
-		target := opts.Output
+	if opts.OutputFile != "" {
+		target := opts.OutputFile
 		if !filepath.IsAbs(target) {
 			target = filepath.Join(dir, target)
 		}
-		return WriteFileAtomic(target, res.YAML)
+		return cmdutil.WriteFileAtomic(target, res.YAML)
 	}
 	_, err = opts.IO.Out.Write(res.YAML)
 	return err
-}
-
-// WriteFileAtomic writes data to a temporary file beside name and renames
-// it into place, so readers never see a partial file.
-func WriteFileAtomic(name string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
 }

@@ -41,7 +41,7 @@ func TestFlagsFillOptions(t *testing.T) {
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if got.Devfile != "x.yaml" || got.Output != "out.yml" || got.Name != "n" || strings.Join(got.Tags, ",") != "a,b" || got.Profile != "gitlab" || got.AgentSource != "local" {
+	if got.Devfile != "x.yaml" || got.OutputFile != "out.yml" || got.Name != "n" || strings.Join(got.Tags, ",") != "a,b" || got.Profile != "gitlab" || got.AgentSource != "local" {
 		t.Errorf("options = %+v", got)
 	}
 	vars, _ := ParseVars("compile", got.Vars)

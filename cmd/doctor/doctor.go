@@ -406,7 +406,7 @@ func (d *doctor) checkProject(dir string) {
 		d.skip(CheckProject, "no valid token")
 		return
 	}
-	project, err := cmdutil.ResolveProject(d.opts.Project, dir, d.settings)
+	project, err := cmdutil.ResolveProject(d.opts.Project, d.settings)
 	if err != nil {
 		var he *cmdutil.HintError
 		fix := "pass -R group/name"

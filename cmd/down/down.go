@@ -16,8 +16,9 @@ import (
 type DownOptions struct {
 	IO           *cmdutil.IOStreams
 	Factory      *cmdutil.Factory
-	Name         string
+	Name         string // "" means the default workspace (cmdutil.ResolveName)
 	DeleteBranch bool
+	Quiet        bool
 	cmdutil.GitLabFlags
 }
 
@@ -37,18 +38,20 @@ func NewCmdDown(f *cmdutil.Factory, runF func(*DownOptions) error) *cobra.Comman
 	opts := &DownOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "down NAME [--delete-branch]",
+		Use:     "down [NAME] [--delete-branch]",
 		Aliases: []string{"stop"},
 		Short:   "Stop a workspace",
 		Long: `Cancel every running pipeline of workspace NAME, wait until GitLab reports them
 stopped, and play the environment's stop job. --delete-branch also deletes
-the ws/NAME branch.`,
+the ws/NAME branch. NAME defaults as for 'ws status'.`,
 		Example: `  $ ws down demo
   $ ws down demo --delete-branch`,
-		Args: cmdutil.UsageArgs("down", cobra.ExactArgs(1)),
+		Args: cmdutil.UsageArgs("down", cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
-			if err := cmdutil.CheckFormat("down", "output", opts.Output); err != nil {
+			if len(args) == 1 {
+				opts.Name = args[0]
+			}
+			if err := opts.OutputFlags.Check(c); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -58,14 +61,18 @@ the ws/NAME branch.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.DeleteBranch, "delete-branch", false, "delete the ws/NAME branch too")
+	cmd.Flags().BoolVar(&opts.Quiet, "quiet", false, "print no progress, only warnings and the result")
 	cmdutil.AddGitLabFlags(cmd, &opts.GitLabFlags)
+	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Project)
 	return cmd
 }
 
 func downRun(ctx context.Context, opts *DownOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
+	name, err := cmdutil.ResolveName(ctx, opts.Factory, "down", opts.Name, opts.Project)
+	if err != nil {
+		return err
 	}
+	opts.Name = name
 	if handled, err := downLocal(ctx, opts); handled { // 'ws up --local'
 		return err
 	}
@@ -73,12 +80,12 @@ func downRun(ctx context.Context, opts *DownOptions) error {
 	if err != nil {
 		return err
 	}
-	text := opts.Output != cmdutil.OutputJSON
+	text := !opts.JSON()
 	res, err := client.Stop(ctx, gitlab.StopRequest{
 		Project: project, Name: opts.Name, DeleteBranch: opts.DeleteBranch,
 		PollInterval: opts.Factory.PollInterval,
 		OnEvent: func(e gitlab.Event) {
-			if text {
+			if text && !opts.Quiet {
 				fmt.Fprintln(opts.IO.ErrOut, e.Message)
 			}
 		},
@@ -92,7 +99,7 @@ func downRun(ctx context.Context, opts *DownOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
 	}
 	if !text {
-		return cmdutil.WriteJSON(opts.IO.Out, out)
+		return opts.Write(opts.IO.Out, out)
 	}
 	switch {
 	case len(out.Canceled) == 0:

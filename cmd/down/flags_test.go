@@ -23,11 +23,11 @@ func TestDownFlags(t *testing.T) {
 		want DownOptions
 	}{
 		{"defaults", []string{"demo"},
-			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{Output: cmdutil.OutputText}}},
+			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}}},
 		{"delete branch", []string{"demo", "--delete-branch"},
-			DownOptions{Name: "demo", DeleteBranch: true, GitLabFlags: cmdutil.GitLabFlags{Output: cmdutil.OutputText}}},
+			DownOptions{Name: "demo", DeleteBranch: true, GitLabFlags: cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}}},
 		{"gitlab flags", []string{"-R", "group/app", "demo", "--output", "json", "--debug"},
-			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{Project: "group/app", Debug: true, Output: cmdutil.OutputJSON}}},
+			DownOptions{Name: "demo", GitLabFlags: cmdutil.GitLabFlags{Project: "group/app", Debug: true, OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputJSON}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(t, tc.args...)
@@ -45,8 +45,7 @@ func TestDownUsageErrors(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"missing NAME", nil},
-		{"missing NAME with flags", []string{"--delete-branch"}},
+		{"bad jq", []string{"demo", "--jq", "..["}},
 		{"two names", []string{"demo", "other"}},
 		{"bad output", []string{"demo", "--output", "yaml"}},
 	} {

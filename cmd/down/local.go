@@ -22,8 +22,8 @@ func downLocal(ctx context.Context, opts *DownOptions) (handled bool, err error)
 	if err != nil {
 		return true, &cmdutil.HintError{Err: err, Hint: "run 'ws down " + opts.Name + "' again, or end the listed processes by hand"}
 	}
-	if opts.Output == cmdutil.OutputJSON {
-		return true, cmdutil.WriteJSON(opts.IO.Out, res)
+	if opts.JSON() {
+		return true, opts.Write(opts.IO.Out, res)
 	}
 	if !res.WasRunning {
 		fmt.Fprintf(opts.IO.Out, "%s: was not running (local)\n", opts.Name)

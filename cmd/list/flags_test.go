@@ -22,11 +22,11 @@ func TestListFlags(t *testing.T) {
 		args []string
 		want cmdutil.GitLabFlags
 	}{
-		{"defaults", nil, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"defaults", nil, cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
 		{"project and json", []string{"-R", "group/app", "--output", "json"},
-			cmdutil.GitLabFlags{Project: "group/app", Output: cmdutil.OutputJSON}},
+			cmdutil.GitLabFlags{Project: "group/app", OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputJSON}}},
 		{"numeric project and debug", []string{"--project", "42", "--debug"},
-			cmdutil.GitLabFlags{Project: "42", Debug: true, Output: cmdutil.OutputText}},
+			cmdutil.GitLabFlags{Project: "42", Debug: true, OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(t, tc.args...)

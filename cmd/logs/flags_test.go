@@ -23,12 +23,12 @@ func TestLogsFlags(t *testing.T) {
 		wantFollow bool
 		want       cmdutil.GitLabFlags
 	}{
-		{"defaults", []string{"demo"}, false, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
-		{"-f", []string{"demo", "-f"}, true, cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
+		{"defaults", []string{"demo"}, false, cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
+		{"-f", []string{"demo", "-f"}, true, cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
 		{"--follow with project", []string{"--follow", "-R", "group/app", "demo"}, true,
-			cmdutil.GitLabFlags{Project: "group/app", Output: cmdutil.OutputText}},
+			cmdutil.GitLabFlags{Project: "group/app", OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
 		{"json without follow", []string{"demo", "--output", "json", "--debug"}, false,
-			cmdutil.GitLabFlags{Debug: true, Output: cmdutil.OutputJSON}},
+			cmdutil.GitLabFlags{Debug: true, OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputJSON}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(t, tc.args...)
@@ -46,11 +46,9 @@ func TestLogsUsageErrors(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"missing NAME", nil},
-		{"missing NAME with -f", []string{"-f"}},
+		{"jq with text", []string{"demo", "--jq", ".log", "--output", "text"}},
 		{"two names", []string{"demo", "other"}},
 		{"bad output", []string{"demo", "--output", "yaml"}},
-		{"follow with json", []string{"demo", "-f", "--output", "json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args...)

@@ -3,8 +3,10 @@
 package logs
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -16,8 +18,9 @@ import (
 type LogsOptions struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
-	Name    string
+	Name    string // "" means the default workspace (cmdutil.ResolveName)
 	Follow  bool
+	Quiet   bool
 	cmdutil.GitLabFlags
 }
 
@@ -29,25 +32,40 @@ type Result struct {
 	Bytes int         `json:"bytes"`
 }
 
+// Line is one object of 'ws logs -f --output json': a line of the log
+// ("line", without its newline), then, once the job ended, an object with
+// "done": true and the job's final status.
+type Line struct {
+	Name   string  `json:"name"`
+	Job    int64   `json:"job"`
+	Line   *string `json:"line,omitempty"`
+	Done   bool    `json:"done,omitempty"`
+	Status string  `json:"status,omitempty"`
+}
+
 // NewCmdLogs returns 'ws logs'.
 func NewCmdLogs(f *cmdutil.Factory, runF func(*LogsOptions) error) *cobra.Command {
 	opts := &LogsOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "logs NAME [-f]",
+		Use:     "logs [NAME] [-f]",
 		Short:   "Print the workspace job's log",
 		Long: `Print the log of the workspace job of NAME's newest pipeline. With -f, keep
 printing what the job appends until it ends (GitLab has no range request:
-ws re-reads the log and prints from its own byte offset).`,
-		Example: `  $ ws logs demo -f`,
-		Args:    cmdutil.UsageArgs("logs", cobra.ExactArgs(1)),
+ws re-reads the log and prints from its own byte offset).
+
+With --output json the whole log is one object; with -f it is a stream of
+one JSON object per line of the log, then one with "done": true
+(docs/json.md). NAME defaults as for 'ws status'.`,
+		Example: `  $ ws logs demo -f
+  $ ws logs -f --output json | jq -r .line`,
+		Args: cmdutil.UsageArgs("logs", cobra.MaximumNArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
-			if err := cmdutil.CheckFormat("logs", "output", opts.Output); err != nil {
-				return err
+			if len(args) == 1 {
+				opts.Name = args[0]
 			}
-			if opts.Follow && opts.Output == cmdutil.OutputJSON {
-				return cmdutil.FlagErrorf("logs", "--follow and --output json cannot be combined")
+			if err := opts.OutputFlags.Check(c); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -56,15 +74,19 @@ ws re-reads the log and prints from its own byte offset).`,
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "follow the log until the job ends")
+	cmd.Flags().BoolVar(&opts.Quiet, "quiet", false, "print only the log: no final job status line")
 	cmdutil.AddGitLabFlags(cmd, &opts.GitLabFlags)
+	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Project)
 	return cmd
 }
 
 func logsRun(ctx context.Context, opts *LogsOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	f := opts.Factory
+	name, err := cmdutil.ResolveName(ctx, f, "logs", opts.Name, opts.Project)
+	if err != nil {
+		return err
+	}
+	opts.Name = name
 	if handled, err := logsLocal(ctx, opts); handled { // 'ws up --local'
 		return err
 	}
@@ -77,9 +99,15 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 		return cmdutil.GitLabError(err)
 	}
 	if w.Job == nil {
-		return &cmdutil.HintError{Err: fmt.Errorf("workspace %s has no job yet", opts.Name), Hint: "launch it with 'ws up'"}
+		return &cmdutil.HintError{Err: fmt.Errorf("workspace %s has no job yet", opts.Name), Hint: "launch it with 'ws up --name " + opts.Name + "'"}
 	}
 	job := w.Job
+	var out io.Writer = opts.IO.Out
+	var lines *lineWriter
+	if opts.JSON() && opts.Follow {
+		lines = &lineWriter{opts: opts, job: job.ID}
+		out = lines
+	}
 	offset := 0
 	for {
 		trace, err := client.Trace(ctx, project, job.ID)
@@ -87,8 +115,8 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 			return cmdutil.GitLabError(err)
 		}
 		if !opts.Follow {
-			if opts.Output == cmdutil.OutputJSON {
-				return cmdutil.WriteJSON(opts.IO.Out, &Result{Name: opts.Name, Job: job, Log: string(trace), Bytes: len(trace)})
+			if opts.JSON() {
+				return opts.Write(opts.IO.Out, &Result{Name: opts.Name, Job: job, Log: string(trace), Bytes: len(trace)})
 			}
 			_, err := opts.IO.Out.Write(trace)
 			return err
@@ -97,14 +125,19 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 			offset = 0
 		}
 		if len(trace) > offset {
-			if _, err := opts.IO.Out.Write(trace[offset:]); err != nil {
+			if _, err := out.Write(trace[offset:]); err != nil {
 				return err
 			}
 			offset = len(trace)
 		}
 		if gitlab.Final(job.Status) {
 			// One last read after the job ended has been printed above.
-			fmt.Fprintf(opts.IO.ErrOut, "job %d %s\n", job.ID, job.Status)
+			if lines != nil {
+				return lines.end(job.Status)
+			}
+			if !opts.Quiet {
+				fmt.Fprintf(opts.IO.ErrOut, "job %d %s\n", job.ID, opts.IO.ColorErr().State(job.Status))
+			}
 			return nil
 		}
 		if err := f.Sleep(ctx, f.PollInterval); err != nil {
@@ -114,4 +147,38 @@ func logsRun(ctx context.Context, opts *LogsOptions) error {
 			return cmdutil.GitLabError(err)
 		}
 	}
+}
+
+// lineWriter turns the log stream into one JSON object per complete line.
+type lineWriter struct {
+	opts    *LogsOptions
+	job     int64
+	partial []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(bytes.TrimSuffix(w.partial[:i], []byte("\r")))
+		w.partial = w.partial[i+1:]
+		if err := w.opts.WriteLine(w.opts.IO.Out, Line{Name: w.opts.Name, Job: w.job, Line: &line}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// end flushes a last line without a newline and writes the final object.
+func (w *lineWriter) end(status string) error {
+	if len(w.partial) > 0 {
+		line := string(w.partial)
+		if err := w.opts.WriteLine(w.opts.IO.Out, Line{Name: w.opts.Name, Job: w.job, Line: &line}); err != nil {
+			return err
+		}
+		w.partial = nil
+	}
+	return w.opts.WriteLine(w.opts.IO.Out, Line{Name: w.opts.Name, Job: w.job, Done: true, Status: status})
 }

@@ -5,11 +5,13 @@ package open
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/cli/browser"
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
@@ -21,11 +23,21 @@ type OpenOptions struct {
 	IO        *cmdutil.IOStreams
 	Factory   *cmdutil.Factory
 	Conn      gwclient.Flags
-	Name      string
+	Name      string // "" means the default workspace (cmdutil.ResolveName)
 	Endpoint  string
 	NoBrowser bool
-	// Browse opens a URL; nil uses the desktop's opener.
+	// Browse opens a URL; nil uses $BROWSER, else the desktop's opener.
 	Browse func(string) error
+	cmdutil.OutputFlags
+}
+
+// Result is the JSON shape of 'ws open --output json'.
+type Result struct {
+	Name     string `json:"name"`
+	Endpoint string `json:"endpoint"` // "" for the web terminal
+	URL      string `json:"url"`
+	// SignIn is true for a single-use sign-in link (a credential until used).
+	SignIn bool `json:"signIn"`
 }
 
 // NewCmdOpen returns the 'ws open' command.
@@ -33,7 +45,7 @@ func NewCmdOpen(f *cmdutil.Factory, runF func(*OpenOptions) error) *cobra.Comman
 	opts := &OpenOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "open <name> [<endpoint>]",
+		Use:     "open [<name> [<endpoint>]]",
 		Short:   "Open a workspace's web terminal, or an endpoint, in a browser",
 		Long: `Without ENDPOINT, open the workspace's terminal page on the ws gateway: ws asks
 the gateway, with your GitLab token, for a sign-in link that works once, for
@@ -44,16 +56,24 @@ gateway serves that endpoint.
 
 The URL is printed; on a desktop it is also opened in a browser (not over SSH,
 not without a display, not when stdout is not a terminal, nor with
---no-browser). A printed sign-in link is a credential until it is used:
-do not share it.`,
+--no-browser, nor with --output json). A printed sign-in link is a credential
+until it is used: do not share it. $BROWSER (colon-separated commands, %s
+for the URL) chooses the browser.
+
+NAME defaults as for 'ws status'.`,
 		Example: `  $ ws open demo
   $ ws open demo web
   $ ws open demo 8080 --no-browser`,
-		Args: cobra.RangeArgs(1, 2),
+		Args: cobra.RangeArgs(0, 2),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			if len(args) > 0 {
+				opts.Name = args[0]
+			}
 			if len(args) > 1 {
 				opts.Endpoint = args[1]
+			}
+			if err := opts.OutputFlags.Check(c); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(opts)
@@ -63,13 +83,17 @@ do not share it.`,
 	}
 	opts.Conn.Add(cmd)
 	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only print the URL")
+	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
+	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Conn.Project)
 	return cmd
 }
 
 func openRun(ctx context.Context, opts *OpenOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
+	name, err := cmdutil.ResolveName(ctx, opts.Factory, "open", opts.Name, opts.Conn.Project)
+	if err != nil {
+		return err
 	}
+	opts.Name = name
 	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
 	if err != nil {
 		return err
@@ -79,8 +103,7 @@ func openRun(ctx context.Context, opts *OpenOptions) error {
 		if err != nil {
 			return err
 		}
-		show(opts, link)
-		return nil
+		return show(opts, Result{Name: opts.Name, URL: link, SignIn: true})
 	}
 	st, err := t.Status(ctx, opts.Factory)
 	if err != nil {
@@ -91,8 +114,7 @@ func openRun(ctx context.Context, opts *OpenOptions) error {
 	}
 	for _, e := range st.Endpoints {
 		if e.Name == opts.Endpoint || strconv.Itoa(e.Port) == opts.Endpoint {
-			show(opts, e.URL)
-			return nil
+			return show(opts, Result{Name: opts.Name, Endpoint: e.Name, URL: e.URL})
 		}
 	}
 	names := ""
@@ -102,19 +124,24 @@ func openRun(ctx context.Context, opts *OpenOptions) error {
 	return cmdutil.FlagErrorf("open", "workspace %q has no endpoint %q; it has:%s", opts.Name, opts.Endpoint, names)
 }
 
-// show prints u and, on a desktop, opens it in a browser.
-func show(opts *OpenOptions, u string) {
-	fmt.Fprintln(opts.IO.Out, u)
+// show prints the URL (or the JSON result) and, on a desktop, opens it in
+// a browser.
+func show(opts *OpenOptions, r Result) error {
+	if opts.JSON() {
+		return opts.Write(opts.IO.Out, r)
+	}
+	fmt.Fprintln(opts.IO.Out, r.URL)
 	if opts.NoBrowser || !hasDesktop(opts.Factory.Getenv) || !opts.IO.IsStdoutTTY() {
-		return
+		return nil
 	}
 	browse := opts.Browse
 	if browse == nil {
-		browse = func(u string) error { return desktopOpen(opts.Factory.Getenv("BROWSER"), u) }
+		browse = func(u string) error { return openBrowser(opts.Factory.Getenv("BROWSER"), u, opts.IO.ErrOut) }
 	}
-	if err := browse(u); err != nil {
+	if err := browse(r.URL); err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "could not open a browser: %v\n", err)
 	}
+	return nil
 }
 
 // hasDesktop reports whether a browser can be shown: macOS and Windows
@@ -130,24 +157,32 @@ func hasDesktop(getenv func(string) string) bool {
 	return (getenv("DISPLAY") != "" || getenv("WAYLAND_DISPLAY") != "") && getenv("SSH_CONNECTION") == ""
 }
 
-// desktopOpen starts the first command of browseCommands that starts.
-func desktopOpen(browser, url string) error {
+// openBrowser runs the commands of $BROWSER in turn until one succeeds,
+// as gh does, and waits for it; without $BROWSER, the desktop's opener
+// (github.com/cli/browser: xdg-open, open, rundll32, ...).
+func openBrowser(browserEnv, url string, stderr io.Writer) error {
+	cmds := browseCommands(browserEnv, url)
+	if len(cmds) == 0 {
+		browser.Stdout, browser.Stderr = io.Discard, stderr
+		return browser.OpenURL(url)
+	}
 	var err error
-	for _, argv := range browseCommands(browser, runtime.GOOS, url) {
-		if err = exec.Command(argv[0], argv[1:]...).Start(); err == nil {
+	for _, argv := range cmds {
+		c := exec.Command(argv[0], argv[1:]...)
+		c.Stderr = stderr
+		if err = c.Run(); err == nil {
 			return nil
 		}
 	}
 	return err
 }
 
-// browseCommands lists the commands that may open url, in order: each
-// entry of $BROWSER (colon-separated, as xdg-utils and Python read it;
-// "%s" in an entry is replaced by the URL, else the URL is appended), then
-// the desktop's opener.
-func browseCommands(browser, goos, url string) [][]string {
+// browseCommands lists the commands $BROWSER names for url, in order: its
+// entries are colon-separated, as xdg-utils and Python read them; "%s" in
+// an entry is replaced by the URL, else the URL is appended.
+func browseCommands(browserEnv, url string) [][]string {
 	var out [][]string
-	for _, entry := range strings.Split(browser, ":") {
+	for _, entry := range strings.Split(browserEnv, ":") {
 		argv := strings.Fields(entry)
 		if len(argv) == 0 {
 			continue
@@ -163,14 +198,6 @@ func browseCommands(browser, goos, url string) [][]string {
 			argv = append(argv, url)
 		}
 		out = append(out, argv)
-	}
-	switch goos {
-	case "darwin":
-		out = append(out, []string{"open", url})
-	case "windows":
-		out = append(out, []string{"rundll32", "url.dll,FileProtocolHandler", url})
-	default:
-		out = append(out, []string{"xdg-open", url})
 	}
 	return out
 }

@@ -25,11 +25,20 @@ type PortForwardOptions struct {
 	IO       *cmdutil.IOStreams
 	Factory  *cmdutil.Factory
 	Conn     gwclient.Flags
-	Name     string
+	Name     string // "" means the default workspace (cmdutil.ResolveName)
 	Mappings []Mapping
 	Address  string
 	// Ready, when set, receives the bound local addresses (tests).
 	Ready func([]net.Addr)
+	cmdutil.OutputFlags
+}
+
+// Forward is the JSON shape of 'ws port-forward --output json': one line
+// per port once it listens (docs/json.md).
+type Forward struct {
+	Name   string `json:"name"`
+	Local  string `json:"local"` // host:port listening on this machine
+	Remote int    `json:"remote"`
 }
 
 // NewCmdPortForward returns the 'ws port-forward' command.
@@ -37,22 +46,33 @@ func NewCmdPortForward(f *cmdutil.Factory, runF func(*PortForwardOptions) error)
 	opts := &PortForwardOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "port-forward <name> [<local>:]<remote>...",
+		Use:     "port-forward [<name>] [<local>:]<remote>...",
 		Short:   "Forward local ports to ports in a workspace",
 		Long: `Listen on local ports and carry each connection through the ws gateway to a
 port on the workspace's localhost. LOCAL 0 picks a free port. Runs until
-interrupted.`,
+interrupted.
+
+NAME defaults as for 'ws status' when the first argument is a port mapping
+(so a workspace named like a port needs the mapping after it). With
+--output json, one JSON object per forwarded port is printed once it
+listens.`,
 		Example: `  $ ws port-forward demo 8080
-  $ ws port-forward demo 9000:8080 5432`,
+  $ ws port-forward demo 9000:8080 5432
+  $ ws port-forward 0:8080 --output json   # the devfile's workspace, a free local port`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) < 2 {
-				return cmdutil.FlagErrorf("port-forward", "want a workspace name and at least one [LOCAL:]REMOTE port")
+			if len(args) == 0 || (len(args) == 1 && !isMapping(args[0])) {
+				return cmdutil.FlagErrorf("port-forward", "want at least one [LOCAL:]REMOTE port (after the workspace name, if you give one)")
 			}
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
-			for _, a := range args[1:] {
+			if !isMapping(args[0]) {
+				opts.Name, args = args[0], args[1:]
+			}
+			if err := opts.OutputFlags.Check(c); err != nil {
+				return err
+			}
+			for _, a := range args {
 				m, err := ParseMapping(a)
 				if err != nil {
 					return cmdutil.FlagErrorf("port-forward", "%v", err)
@@ -67,7 +87,15 @@ interrupted.`,
 	}
 	opts.Conn.Add(cmd)
 	cmd.Flags().StringVar(&opts.Address, "address", "127.0.0.1", "local address to listen on")
+	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
+	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Conn.Project)
 	return cmd
+}
+
+// isMapping reports whether an argument is a port mapping, not a name.
+func isMapping(s string) bool {
+	_, err := ParseMapping(s)
+	return err == nil
 }
 
 // ParseMapping parses "8080" or "9000:8080".
@@ -85,11 +113,16 @@ func ParseMapping(s string) (Mapping, error) {
 }
 
 func portForwardRun(ctx context.Context, opts *PortForwardOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	// root.Run's context already ends on SIGINT/SIGTERM; this covers callers
+	// that execute the command on their own (internal/e2e), since running
+	// until interrupted and then exiting 0 is this command's contract.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	name, err := cmdutil.ResolveName(ctx, opts.Factory, "port-forward", opts.Name, opts.Conn.Project)
+	if err != nil {
+		return err
+	}
+	opts.Name = name
 	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
 	if err != nil {
 		return err
@@ -107,7 +140,13 @@ func portForwardRun(ctx context.Context, opts *PortForwardOptions) error {
 		}
 		defer ln.Close()
 		addrs = append(addrs, ln.Addr())
-		fmt.Fprintf(opts.IO.ErrOut, "Forwarding %s -> %s:%d\n", ln.Addr(), opts.Name, m.Remote)
+		if opts.JSON() {
+			if err := opts.WriteLine(opts.IO.Out, Forward{Name: opts.Name, Local: ln.Addr().String(), Remote: m.Remote}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(opts.IO.ErrOut, "Forwarding %s -> %s:%d\n", ln.Addr(), opts.Name, m.Remote)
+		}
 		go func() {
 			for {
 				c, err := ln.Accept()

@@ -61,7 +61,6 @@ func TestRestartUsageErrors(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"missing NAME", nil},
 		{"extra argument", []string{"demo", "dev.yaml", "extra"}},
 		{"bad output", []string{"demo", "--output", "yaml"}},
 		{"bad workspace name", []string{"Bad_Name"}},

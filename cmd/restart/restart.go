@@ -17,20 +17,26 @@ func NewCmdRestart(f *cmdutil.Factory, runF func(*up.UpOptions) error) *cobra.Co
 	opts := &up.UpOptions{IO: f.IO, Factory: f, Command: "restart", Recreate: true}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "restart NAME [DEVFILE]",
+		Use:     "restart [NAME [DEVFILE]]",
 		Short:   "Cancel a workspace and launch it again, recompiling the devfile",
 		Long: `Cancel the running pipelines of workspace NAME, wait until GitLab reports them
 stopped (cancel alone proves nothing), recompile the devfile, commit it to
-ws/NAME when it changed, and create a new pipeline.`,
+ws/NAME when it changed, and create a new pipeline.
+
+NAME defaults to the workspace of the devfile in the current directory.
+With --output json the result is the shape of 'ws up' (docs/json.md), with
+the pipeline's and the job's state as GitLab last reported them.`,
 		Example: `  $ ws restart demo
   $ ws restart demo devfile.yaml --no-wait`,
-		Args: cmdutil.UsageArgs("restart", cobra.RangeArgs(1, 2)),
+		Args: cmdutil.UsageArgs("restart", cobra.RangeArgs(0, 2)),
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
+			if len(args) >= 1 {
+				opts.Name = args[0]
+			}
 			if len(args) == 2 {
 				opts.Devfile = args[1]
 			}
-			if err := opts.Validate(); err != nil {
+			if err := opts.Validate(c); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -41,5 +47,11 @@ ws/NAME when it changed, and create a new pipeline.`,
 	}
 	up.AddLaunchFlags(cmd, opts)
 	_ = cmd.Flags().MarkHidden("name")
+	cmd.ValidArgsFunction = func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) == 1 {
+			return cmdutil.DevfileCompletion(c, nil, toComplete)
+		}
+		return cmdutil.CompleteWorkspaces(f, &opts.Project)(c, args, toComplete)
+	}
 	return cmd
 }

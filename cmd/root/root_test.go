@@ -29,6 +29,7 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 	code, _, errOut := run("frobnicate")
 	assert.Equal(t, cmdutil.ExitUsage, code)
 	assert.Contains(t, errOut, `unknown command "frobnicate"`)
+	assert.NotContains(t, errOut, "Did you mean")
 }
 
 func TestExitCodesTopic(t *testing.T) {
@@ -58,7 +59,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{&cmdutil.HintError{Err: errors.New("no runner"), Hint: "tag one"}, 1, "ws: no runner\nhint: tag one\n"},
 	} {
 		var buf = new(bytesBuffer)
-		assert.Equal(t, tc.code, exitCode(tc.err, buf), "%v", tc.err)
+		assert.Equal(t, tc.code, exitCodeColor(tc.err, buf, cmdutil.ColorScheme{}), "%v", tc.err)
 		assert.Equal(t, tc.msg, buf.String())
 	}
 }
@@ -73,7 +74,7 @@ func TestEnvironmentTopicListsEveryVariable(t *testing.T) {
 	assert.Equal(t, 0, code)
 	for _, v := range []string{"GITLAB_HOST", "GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN", "GLAB_CONFIG_DIR",
 		"WS_GATEWAY_URL", "BROWSER", "WS_GATEWAY_CONFIG", "WS_PLAN", "CI_JOB_TOKEN", "WS_AGENT_GATEWAY", "WS_AGENT_LOG",
-		"WS_LOCAL_ENGINE", "XDG_STATE_HOME", "NO_COLOR"} {
+		"WS_LOCAL_ENGINE", "XDG_STATE_HOME", "NO_COLOR", "GITLAB_URI", "GL_HOST", "CI_SERVER_URL", "WS_CONFIG_DIR", "XDG_CACHE_HOME"} {
 		assert.Contains(t, out, v)
 	}
 }
@@ -84,10 +85,11 @@ func TestWrongArgumentCountIsUsageError(t *testing.T) {
 	for _, args := range [][]string{
 		{"compile", "a.yaml", "b.yaml"},
 		{"validate", "a.yaml", "b.yaml"},
-		{"shell"},
+		{"shell", "a", "b"},
 		{"port-forward"},
 		{"version", "extra"},
-		{"down"},
+		{"down", "a", "b"},
+		{"status", "a", "b"},
 	} {
 		code, _, errOut := run(args...)
 		assert.Equal(t, cmdutil.ExitUsage, code, "ws %v: %s", args, errOut)

@@ -83,6 +83,7 @@ func TestMain(m *testing.M) {
 			// Poll and retry at once: the fake changes state per request.
 			f.Sleep = func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
 			f.PollInterval = 0
+			testHooks(f)
 			os.Exit(Run(f, nil))
 		},
 	})
@@ -98,9 +99,16 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("XDG_CONFIG_HOME", env.WorkDir)
-			for _, k := range []string{"GITLAB_HOST", "GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN", "WS_GATEWAY_URL"} {
+			for _, k := range []string{"GITLAB_HOST", "GITLAB_TOKEN", "GITLAB_ACCESS_TOKEN", "OAUTH_TOKEN", "WS_GATEWAY_URL",
+				"GITLAB_URI", "GL_HOST", "CI_SERVER_URL", "GITLAB_CI", "GLAB_CONFIG_DIR", "WS_CONFIG_DIR", "NO_COLOR", "BROWSER"} {
 				env.Setenv(k, "")
 			}
+			// git reads no configuration of this machine's user.
+			env.Setenv("GIT_CONFIG_GLOBAL", filepath.Join(env.WorkDir, ".gitconfig-global"))
+			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			env.Setenv("XDG_STATE_HOME", filepath.Join(env.WorkDir, ".state"))
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			env.Setenv("WS_LOCAL_ENGINE", "shell")
 			env.Setenv("LC_ALL", "C")
 			env.Values["fake"] = &fakeState{}
 			return nil

@@ -2,10 +2,12 @@
 package shell
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -21,9 +23,19 @@ type ShellOptions struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
 	Conn    gwclient.Flags
-	Name    string
+	Name    string // "" means the default workspace (cmdutil.ResolveName)
 	Command []string
 	NoTTY   bool
+	cmdutil.OutputFlags
+}
+
+// Result is the JSON shape of 'ws shell NAME --output json -- CMD...'.
+type Result struct {
+	Name     string   `json:"name"`
+	Command  []string `json:"command"`
+	ExitCode int      `json:"exitCode"`
+	Stdout   string   `json:"stdout"`
+	Stderr   string   `json:"stderr"`
 }
 
 // NewCmdShell returns the 'ws shell' command.
@@ -31,28 +43,40 @@ func NewCmdShell(f *cmdutil.Factory, runF func(*ShellOptions) error) *cobra.Comm
 	opts := &ShellOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		GroupID: "workspace",
-		Use:     "shell <name> [-- <command>...]",
+		Use:     "shell [<name>] [-- <command>...]",
 		Short:   "Open a terminal in a workspace, or run a command there",
 		Long: `Open an interactive shell in the workspace's job through the ws gateway, or
 run one command and exit with its exit status.
 
 With a terminal on stdin and stdout the session runs in a remote PTY that
-follows your terminal's size; otherwise stdin, stdout and stderr are piped.`,
+follows your terminal's size; otherwise stdin, stdout and stderr are piped.
+
+NAME defaults to the workspace of the devfile in the current directory, else
+to your only workspace. With --output json (only with a command) the
+command's output is collected into one object with its exit code
+(docs/json.md); ws still exits with the command's status.`,
 		Example: `  $ ws shell demo
   $ ws shell demo -- go test ./...
-  $ ws shell -R group/app demo -- sh -c 'echo hi; exit 7'   # exits 7`,
+  $ ws shell -R group/app demo -- sh -c 'echo hi; exit 7'   # exits 7
+  $ ws shell -- uname -a                                     # the devfile's workspace`,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) < 1 || c.ArgsLenAtDash() == 0 {
-				return cmdutil.FlagErrorf("shell", "missing workspace name")
-			}
 			if c.ArgsLenAtDash() > 1 || (c.ArgsLenAtDash() == -1 && len(args) > 1) {
-				return cmdutil.FlagErrorf("shell", "put the command after --: ws shell NAME -- CMD...")
+				return cmdutil.FlagErrorf("shell", "put the command after --: ws shell %s -- %s", args[0], strings.Join(args[1:], " "))
 			}
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			opts.Name = args[0]
-			opts.Command = args[1:]
+			if c.ArgsLenAtDash() != 0 && len(args) > 0 {
+				opts.Name, opts.Command = args[0], args[1:]
+			} else {
+				opts.Command = args
+			}
+			if err := opts.OutputFlags.Check(c); err != nil {
+				return err
+			}
+			if opts.JSON() && len(opts.Command) == 0 {
+				return cmdutil.FlagErrorf("shell", "--output json needs a command: ws shell NAME --output json -- CMD...")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -61,13 +85,25 @@ follows your terminal's size; otherwise stdin, stdout and stderr are piped.`,
 	}
 	opts.Conn.Add(cmd)
 	cmd.Flags().BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a remote terminal")
+	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
+	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Conn.Project)
+	// 'ws shell demo uname -a': the command's flags look like ws's own; say
+	// where the command goes instead of only "unknown shorthand flag".
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if args := c.Flags().Args(); len(args) >= 2 && c.ArgsLenAtDash() == -1 {
+			return cmdutil.FlagErrorf("shell", "%v\nhint: put the command after --, so ws does not read its flags: ws shell %s -- %s ...", err, args[0], strings.Join(args[1:], " "))
+		}
+		return &cmdutil.FlagError{Cmd: "shell", Err: err}
+	})
 	return cmd
 }
 
 func shellRun(ctx context.Context, opts *ShellOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
+	name, err := cmdutil.ResolveName(ctx, opts.Factory, "shell", opts.Name, opts.Conn.Project)
+	if err != nil {
+		return err
 	}
+	opts.Name = name
 	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
 	if err != nil {
 		return err
@@ -79,6 +115,22 @@ func shellRun(ctx context.Context, opts *ShellOptions) error {
 	defer sess.Close()
 
 	eo := gateway.ExecOptions{Command: opts.Command, Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut}
+	if opts.JSON() {
+		var stdout, stderr bytes.Buffer
+		eo.Stdout, eo.Stderr = &stdout, &stderr
+		code, err := sess.Exec(ctx, eo)
+		if err != nil {
+			return explainLost(err, opts.Name)
+		}
+		res := Result{Name: opts.Name, Command: opts.Command, ExitCode: code, Stdout: stdout.String(), Stderr: stderr.String()}
+		if err := opts.Write(opts.IO.Out, res); err != nil {
+			return err
+		}
+		if code != 0 {
+			return &cmdutil.ExitError{Code: code}
+		}
+		return nil
+	}
 	inFile, _ := opts.IO.In.(*os.File)
 	outFile, _ := opts.IO.Out.(*os.File)
 	if !opts.NoTTY && opts.IO.IsStdinTTY() && opts.IO.IsStdoutTTY() && inFile != nil && outFile != nil {
@@ -112,13 +164,17 @@ func shellRun(ctx context.Context, opts *ShellOptions) error {
 	}
 	code, err := sess.Exec(ctx, eo)
 	if err != nil {
-		if errors.Is(err, gateway.ErrLost) {
-			return &cmdutil.HintError{Err: err, Hint: "the job may have stopped; check 'ws status " + opts.Name + "'"}
-		}
-		return err
+		return explainLost(err, opts.Name)
 	}
 	if code != 0 {
 		return &cmdutil.ExitError{Code: code}
 	}
 	return nil
+}
+
+func explainLost(err error, name string) error {
+	if errors.Is(err, gateway.ErrLost) {
+		return &cmdutil.HintError{Err: err, Hint: "the job may have stopped; check 'ws status " + name + "'"}
+	}
+	return err
 }

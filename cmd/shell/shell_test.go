@@ -44,12 +44,22 @@ func TestShellFlags(t *testing.T) {
 	}
 }
 
+// Without NAME, the default workspace is resolved when the command runs.
+func TestShellDefaultName(t *testing.T) {
+	for _, args := range [][]string{{}, {"--", "ls", "-l"}} {
+		o, err := runFlags(t, args...)
+		if err != nil || o.Name != "" || len(o.Command) != len(args[min(len(args), 1):]) {
+			t.Errorf("ws shell %q = %+v, %v; want no name and the command", args, o, err)
+		}
+	}
+}
+
 func TestShellUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{},
 		{"demo", "ls"},                // command without --
+		{"demo", "uname", "-a"},       // the command's flag read as ws's
 		{"demo", "extra", "--", "ls"}, // two names
-		{"--", "ls"},                  // no name
+		{"demo", "--output", "json"},  // JSON needs a command
 	} {
 		o, err := runFlags(t, args...)
 		var fe *cmdutil.FlagError

@@ -23,10 +23,10 @@ func TestStatusFlags(t *testing.T) {
 		wantName string
 		want     cmdutil.GitLabFlags
 	}{
-		{"defaults", []string{"demo"}, "demo", cmdutil.GitLabFlags{Output: cmdutil.OutputText}},
-		{"json", []string{"demo", "--output", "json"}, "demo", cmdutil.GitLabFlags{Output: cmdutil.OutputJSON}},
+		{"defaults", []string{"demo"}, "demo", cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
+		{"json", []string{"demo", "--output", "json"}, "demo", cmdutil.GitLabFlags{OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputJSON}}},
 		{"project before NAME", []string{"-R", "group/app", "--debug", "demo"}, "demo",
-			cmdutil.GitLabFlags{Project: "group/app", Debug: true, Output: cmdutil.OutputText}},
+			cmdutil.GitLabFlags{Project: "group/app", Debug: true, OutputFlags: cmdutil.OutputFlags{Output: cmdutil.OutputText}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(t, tc.args...)
@@ -43,8 +43,6 @@ func TestStatusUsageErrors(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"missing NAME", nil},
-		{"missing NAME with flags", []string{"-R", "group/app"}},
 		{"two names", []string{"demo", "other"}},
 		{"bad output", []string{"demo", "--output", "yaml"}},
 	} {

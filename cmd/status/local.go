@@ -3,12 +3,20 @@ package status
 import (
 	"time"
 
+	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/local"
 )
 
 // FromLocal converts a workspace started by 'ws up --local'.
 func FromLocal(s local.Summary, now time.Time) Workspace {
-	w := Workspace{Name: s.Name, Branch: "", State: s.Status, Local: true, Mode: s.Mode, Warnings: []string{}}
+	w := Workspace{Name: s.Name, Branch: "", State: s.Status, Local: true, Mode: s.Mode, Dir: s.ProjectDir,
+		Agent: "unknown", Attach: cmdutil.NewAttach(s.Name, nil, nil, nil), Warnings: []string{}}
+	switch s.Status { // the supervisor's state follows its agent
+	case local.StatusRunning:
+		w.Agent = "connected"
+	case local.StatusStarting:
+		w.Agent = "waiting"
+	}
 	if s.Error != "" {
 		w.Warnings = append(w.Warnings, s.Error)
 	}

@@ -42,6 +42,8 @@ type UpOptions struct {
 	AgentSource string
 	AgentImage  string
 	Profile     string
+	Dotfiles    string
+	Quiet       bool
 	Local       bool // run on this machine (cmd/up/local.go)
 	cmdutil.GitLabFlags
 }
@@ -59,7 +61,11 @@ that branch and wait until the workspace runs.
 
 Pressing it twice is safe: when the workspace already runs from the same
 config, ws says so and creates nothing. --recreate replaces a running
-workspace (the same as 'ws restart').`,
+workspace (the same as 'ws restart').
+
+On a terminal the progress is one live line with the time spent in each
+phase; otherwise each step is printed once. --quiet prints only warnings and
+the result. With --output json the result is one object (docs/json.md).`,
 		Example: `  $ ws up
   $ ws up --ref main --name demo
   $ ws up devfile.yaml --tag saas-linux-medium-amd64 --no-wait --output json`,
@@ -68,7 +74,7 @@ workspace (the same as 'ws restart').`,
 			if len(args) == 1 {
 				opts.Devfile = args[0]
 			}
-			if err := opts.Validate(); err != nil {
+			if err := opts.Validate(c); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -97,16 +103,21 @@ func AddLaunchFlags(cmd *cobra.Command, opts *UpOptions) {
 	fl.StringVar(&opts.AgentSource, "agent-source", "", "how the agent reaches the job: artifact, service or local (default: ws/agent-source, else artifact)")
 	fl.StringVar(&opts.AgentImage, "agent-image", "", "ws `IMAGE` that delivers the agent (default: ws/agent-image, else the release image)")
 	fl.StringVar(&opts.Profile, "profile", "", "devfile rules to enforce: default or gitlab (GitLab Workspaces' rules)")
+	fl.StringVar(&opts.Dotfiles, "dotfiles", "", "dotfiles `REPO` (git URL) the agent clones and installs at start (default: ws/dotfiles, else 'dotfiles' in your ws config)")
+	fl.BoolVar(&opts.Quiet, "quiet", false, "print no progress, only warnings and the result")
 	fl.StringVar(&opts.Factory.ConfigFlags.Gateway, "gateway", "", "ws gateway `URL` compiled into the job (default: $WS_GATEWAY_URL, else ws/gateway)")
 	cmdutil.AddGitLabFlags(cmd, &opts.GitLabFlags)
+	_ = cmd.RegisterFlagCompletionFunc("profile", cmdutil.FixedCompletion(string(compiler.ProfileDefault), string(compiler.ProfileGitLab)))
+	_ = cmd.RegisterFlagCompletionFunc("agent-source", cmdutil.FixedCompletion(compiler.AgentArtifact, compiler.AgentService, compiler.AgentLocal))
+	cmd.ValidArgsFunction = cmdutil.DevfileCompletion
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Validate checks the parsed options of 'ws up' and 'ws restart'; its errors are
 // usage errors.
-func (o *UpOptions) Validate() error {
-	if err := cmdutil.CheckFormat(o.Command, "output", o.Output); err != nil {
+func (o *UpOptions) Validate(c *cobra.Command) error {
+	if err := o.OutputFlags.Check(c); err != nil {
 		return err
 	}
 	if o.Name != "" && !nameRE.MatchString(o.Name) {
@@ -138,23 +149,13 @@ type Result struct {
 	State     string           `json:"state"`
 	// Agent is "connected", "waiting", or "unknown" (no gateway configured
 	// or the gateway cannot tell).
-	Agent    string   `json:"agent"`
-	Attach   Attach   `json:"attach"`
-	Warnings []string `json:"warnings"`
-}
-
-// Attach says how to reach the workspace.
-type Attach struct {
-	Shell string   `json:"shell"`
-	Open  []string `json:"open"`
-	URLs  []string `json:"urls"`
+	Agent    string         `json:"agent"`
+	Attach   cmdutil.Attach `json:"attach"`
+	Warnings []string       `json:"warnings"`
 }
 
 // Run is 'ws up' after flags were parsed; 'ws restart' calls it too.
 func Run(ctx context.Context, opts *UpOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	f := opts.Factory
 	dir, err := f.WorkDir()
 	if err != nil {
@@ -181,13 +182,13 @@ func Run(ctx context.Context, opts *UpOptions) error {
 		return upLocal(ctx, opts, dir, res, name)
 	}
 
-	project, err := cmdutil.ResolveProject(opts.Project, dir, settings)
+	project, err := cmdutil.ResolveProject(opts.Project, settings)
 	if err != nil {
 		return err
 	}
 	ref := opts.Ref
 	if ref == "" {
-		ref = cmdutil.CurrentBranch(dir)
+		ref = cmdutil.CurrentBranch(settings)
 	}
 	if ref == "" {
 		return cmdutil.FlagErrorf(opts.Command, "no --ref: the current directory is not on a branch; pass --ref BRANCH")
@@ -196,7 +197,7 @@ func Run(ctx context.Context, opts *UpOptions) error {
 	if err != nil {
 		return err
 	}
-	p := newProgress(opts.IO, opts.Output == cmdutil.OutputJSON)
+	p := newProgress(opts.IO, opts.JSON() || opts.Quiet, f.Now)
 	out := &Result{Name: name, Project: project, Branch: gitlab.Branch(name), Ref: ref, Agent: "unknown",
 		Canceled: []int64{}, Warnings: []string{}}
 	lr, err := client.Launch(ctx, gitlab.LaunchRequest{
@@ -216,13 +217,13 @@ func Run(ctx context.Context, opts *UpOptions) error {
 	out.Warnings = append(out.Warnings, lr.Warnings...)
 	switch lr.Action {
 	case gitlab.ActionAlreadyRunning:
-		p.line(fmt.Sprintf("%s: already running from the same config (pipeline %d, %s); nothing created", name, lr.Pipeline.ID, lr.Pipeline.Status))
+		p.line(fmt.Sprintf("%s: already running from the same config (pipeline %d, %s); nothing created", name, lr.Pipeline.ID, p.cs.State(lr.Pipeline.Status)))
 	default:
 		p.line(fmt.Sprintf("%s: pipeline %d created on %s", name, lr.Pipeline.ID, out.Branch))
 	}
 	p.line("  " + lr.Pipeline.WebURL)
 	out.State = "starting"
-	out.Attach = attach(name, res.Plan, lr.Pipeline)
+	out.Attach = cmdutil.NewAttach(name, endpoints(res.Plan), lr.Pipeline, nil)
 
 	if !opts.NoWait {
 		w := &waiter{opts: opts, client: client, project: project, name: name, settings: settings, p: p, out: out}
@@ -231,15 +232,13 @@ func Run(ctx context.Context, opts *UpOptions) error {
 			return err
 		}
 	}
-	if out.Job != nil && out.Job.WebURL != "" {
-		out.Attach.URLs = append(out.Attach.URLs, out.Job.WebURL)
-	}
+	out.Attach = cmdutil.NewAttach(name, endpoints(res.Plan), out.Pipeline, out.Job)
 	return writeResult(opts, out)
 }
 
 func writeResult(opts *UpOptions, out *Result) error {
-	if opts.Output == cmdutil.OutputJSON {
-		return cmdutil.WriteJSON(opts.IO.Out, out)
+	if opts.JSON() {
+		return opts.Write(opts.IO.Out, out)
 	}
 	if out.State != "running" {
 		fmt.Fprintf(opts.IO.Out, "%s: %s; follow it with 'ws status %s'\n", out.Name, out.State, out.Name)
@@ -255,16 +254,17 @@ func writeResult(opts *UpOptions, out *Result) error {
 	return nil
 }
 
-func attach(name string, pl *plan.Plan, p *gitlab.Pipeline) Attach {
-	a := Attach{Shell: "ws shell " + name, Open: []string{}, URLs: []string{p.WebURL}}
+// endpoints names the plan's endpoints that 'ws open' can reach.
+func endpoints(pl *plan.Plan) []string {
+	var names []string
 	if pl != nil {
 		for _, e := range pl.Endpoints {
 			if e.Exposure != "none" {
-				a.Open = append(a.Open, fmt.Sprintf("ws open %s %s", name, e.Name))
+				names = append(names, e.Name)
 			}
 		}
 	}
-	return a
+	return names
 }
 
 func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, error) {
@@ -275,14 +275,18 @@ func compile(opts *UpOptions, dir string, s config.Settings) (*pipeline.Result, 
 	}
 	copts := compiler.Options{Name: opts.Name, Tags: opts.Tags, Timeout: opts.Timeout, IdleTimeout: opts.IdleTimeout,
 		Vars: vars, Gateway: s.Gateway.Value, AgentSource: opts.AgentSource, AgentImage: opts.AgentImage,
-		Profile: compiler.Profile(opts.Profile)}
+		Profile: compiler.Profile(opts.Profile), Dotfiles: opts.Dotfiles}
+	if copts.Dotfiles == "" {
+		// The user's default applies only where the devfile names none
+		// (the compiler prefers ws/dotfiles to an empty flag).
+		copts.DefaultDotfiles = s.Dotfiles.Value
+	}
 	if opts.Devfile != "" {
 		copts.SourceFile = filepath.ToSlash(opts.Devfile)
 	}
 	res, err := pipeline.CompileFile(dir, opts.Devfile, copts)
 	if err != nil {
-		return nil, &cmdutil.HintError{Err: fmt.Errorf("compile: %w", err),
-			Hint: fmt.Sprintf("pass the devfile's path: ws %s path/to/devfile.yaml", opts.Command)}
+		return nil, &cmdutil.HintError{Err: fmt.Errorf("compile: %w", err), Hint: cmdutil.NoDevfileHint(err, opts.Command)}
 	}
 	if res.Diags.HasErrors() {
 		_ = res.Diags.WriteText(opts.IO.ErrOut)

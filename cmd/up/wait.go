@@ -2,86 +2,15 @@ package up
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/gitlab"
 	"github.com/ws-dev/ws/internal/config"
 )
-
-// AgentProbe tells whether a workspace's agent has connected to the
-// gateway. The gateway is another component; NewAgentProbe can be
-// replaced (tests, other gateways).
-type AgentProbe interface {
-	// Connected reports whether the agent of workspace name is connected.
-	// ErrProbeUnsupported means the gateway cannot tell: the step is skipped.
-	Connected(ctx context.Context, project, name string) (bool, error)
-}
-
-// ErrProbeUnsupported means the gateway has no workspace status endpoint.
-var ErrProbeUnsupported = errors.New("gateway has no workspace status endpoint")
-
-// NewAgentProbe returns the probe for a gateway; nil when none is configured.
-var NewAgentProbe = func(s config.Settings) AgentProbe {
-	if !s.Gateway.Set() {
-		return nil
-	}
-	return &httpProbe{base: s.Gateway.Value, token: s.Token.Value, hc: &http.Client{Timeout: 10 * time.Second}}
-}
-
-// httpProbe asks GET <gateway>/api/v1/workspaces/<project>/<name>, which
-// answers {"connected": true|false, ...} once the agent is connected and
-// 404 {"error":"not_found"} before; a 404 without that body or a 405
-// means the gateway has no such endpoint.
-type httpProbe struct {
-	base, token string
-	hc          *http.Client
-}
-
-func (h *httpProbe) Connected(ctx context.Context, project, name string) (bool, error) {
-	u := fmt.Sprintf("%s/api/v1/workspaces/%s/%s", h.base, url.PathEscape(project), url.PathEscape(name))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, err
-	}
-	req.Header.Set("PRIVATE-TOKEN", h.token)
-	resp, err := h.hc.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("ask gateway %s: %w", h.base, errors.Unwrap(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		// The ws gateway answers 404 with a JSON error body while no agent
-		// of this workspace is connected yet; anything else without that
-		// body has no such endpoint.
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&e) == nil && e.Error == "not_found" {
-			return false, nil
-		}
-		return false, ErrProbeUnsupported
-	}
-	if resp.StatusCode == http.StatusMethodNotAllowed {
-		return false, ErrProbeUnsupported
-	}
-	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("ask gateway %s: %s", h.base, resp.Status)
-	}
-	var v struct {
-		Connected bool `json:"connected"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&v); err != nil {
-		return false, fmt.Errorf("ask gateway %s: %w", h.base, err)
-	}
-	return v.Connected, nil
-}
 
 type waiter struct {
 	opts     *UpOptions
@@ -98,8 +27,8 @@ type waiter struct {
 func (w *waiter) wait(ctx context.Context) error {
 	f := w.opts.Factory
 	deadline := f.Now().Add(w.opts.WaitTimeout)
-	probe := NewAgentProbe(w.settings)
-	last := ""
+	probe := cmdutil.NewAgentProbe(w.settings)
+	agentWait := false // the job runs; waiting for its agent
 	runnersChecked := false
 	for {
 		job, err := w.client.PipelineJob(ctx, w.project, w.out.Pipeline.ID)
@@ -108,9 +37,13 @@ func (w *waiter) wait(ctx context.Context) error {
 		}
 		if job != nil {
 			w.out.Job = job
+			if job.PipelineStatus != "" && job.PipelineStatus != w.out.Pipeline.Status {
+				pl := *w.out.Pipeline // the pipeline as GitLab reports it now, not as created
+				pl.Status = job.PipelineStatus
+				w.out.Pipeline = &pl
+			}
 			w.out.State = gitlab.State(w.out.Pipeline, job)
-			if job.Status != last {
-				last = job.Status
+			if !agentWait || job.Status != "running" {
 				w.p.status(fmt.Sprintf("job %d (%s) %s", job.ID, job.Name, job.Status))
 			}
 			switch {
@@ -131,7 +64,7 @@ func (w *waiter) wait(ctx context.Context) error {
 				}
 				ok, err := probe.Connected(ctx, w.project, w.name)
 				switch {
-				case errors.Is(err, ErrProbeUnsupported):
+				case errors.Is(err, cmdutil.ErrProbeUnsupported):
 					w.p.done()
 					return nil
 				case err != nil:
@@ -143,10 +76,8 @@ func (w *waiter) wait(ctx context.Context) error {
 					return nil
 				default:
 					w.out.Agent = "waiting"
-					if last != "agent" {
-						last = "agent"
-						w.p.status("waiting for the agent to connect to the gateway")
-					}
+					agentWait = true
+					w.p.status("waiting for the agent to connect to the gateway")
 				}
 			case gitlab.Final(job.Status) || job.Status == "manual":
 				w.p.done()
@@ -173,19 +104,27 @@ func (w *waiter) wait(ctx context.Context) error {
 	}
 }
 
-// progress prints steps to stderr: one live, rewritten line on a TTY,
-// plain lines otherwise. In JSON mode only warnings are printed.
+// progress prints steps to stderr. On a TTY the current phase is one
+// live, rewritten line with the time spent in it, and each phase that ends
+// stays on screen with its duration; otherwise each step is printed once,
+// as a plain line. Quiet (JSON output, --quiet) prints only warnings.
 type progress struct {
 	w     io.Writer
 	tty   bool
 	quiet bool
-	live  bool
+	cs    cmdutil.ColorScheme
+	now   func() time.Time
+
+	phase string    // the live line's text
+	since time.Time // when the phase began
+	last  string    // the last line printed without a TTY
 }
 
-func newProgress(ios *cmdutil.IOStreams, jsonOut bool) *progress {
-	return &progress{w: ios.ErrOut, tty: ios.IsStderrTTY(), quiet: jsonOut}
+func newProgress(ios *cmdutil.IOStreams, quiet bool, now func() time.Time) *progress {
+	return &progress{w: ios.ErrOut, tty: ios.IsStderrTTY(), quiet: quiet, cs: ios.ColorErr(), now: now}
 }
 
+// line prints a step that has no duration (a commit, a pipeline created).
 func (p *progress) line(s string) {
 	if p.quiet {
 		return
@@ -194,26 +133,38 @@ func (p *progress) line(s string) {
 	fmt.Fprintln(p.w, s)
 }
 
+// status starts a phase, or redraws the current one with its elapsed time.
 func (p *progress) status(s string) {
 	if p.quiet {
 		return
 	}
-	if p.tty {
-		fmt.Fprintf(p.w, "\r\033[K• %s", s)
-		p.live = true
+	if !p.tty {
+		if s != p.last {
+			p.last = s
+			fmt.Fprintln(p.w, s)
+		}
 		return
 	}
-	fmt.Fprintln(p.w, s)
+	if s != p.phase {
+		p.done()
+		p.phase, p.since = s, p.now()
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s %s %s", p.cs.Yellow("•"), s, p.cs.Gray(p.elapsed()))
+}
+
+func (p *progress) elapsed() string {
+	return "(" + p.now().Sub(p.since).Round(time.Second).String() + ")"
 }
 
 func (p *progress) warn(s string) {
 	p.done()
-	fmt.Fprintf(p.w, "warning: %s\n", s)
+	fmt.Fprintf(p.w, "%s %s\n", p.cs.Yellow("warning:"), s)
 }
 
+// done ends the live phase: its line stays, with a check mark and the time it took.
 func (p *progress) done() {
-	if p.live {
-		fmt.Fprintln(p.w)
-		p.live = false
+	if p.phase != "" {
+		fmt.Fprintf(p.w, "\r\033[K%s %s %s\n", p.cs.Green("✓"), p.phase, p.cs.Gray(p.elapsed()))
+		p.phase = ""
 	}
 }

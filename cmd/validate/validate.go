@@ -18,9 +18,11 @@ type ValidateOptions struct {
 	WorkDir func() (string, error)
 
 	Devfile string
-	Format  string
 	Profile string
 	Name    string
+	cmdutil.OutputFlags
+	// Format is the deprecated --format, an alias of --output.
+	Format string
 }
 
 // NewCmdValidate returns 'ws validate'. runF replaces validateRun in tests.
@@ -34,11 +36,13 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*ValidateOptions) error) *cobr
 DEVFILE defaults to the first of .devfile.yaml, .devfile.yml, devfile.yaml and
 devfile.yml in the current directory. Nothing is written. Diagnostics go to
 standard error as FILE:LINE:COL: error|warning: path: message, or to standard
-output as a JSON array with --format json.
+output as a JSON array with --output json (docs/json.md). --format is a
+deprecated alias of --output.
 
 Exit status: 0 valid (warnings allowed), 2 usage error, 3 invalid devfile.`,
 		Example: `  $ ws validate
-  $ ws validate path/to/devfile.yaml --format json
+  $ ws validate path/to/devfile.yaml --output json
+  $ ws validate --jq '.[] | select(.severity == "error") | .summary'
   $ ws validate --profile gitlab     # also GitLab Workspaces' rules`,
 		Args:    cobra.MaximumNArgs(1),
 		GroupID: "devfile",
@@ -46,7 +50,14 @@ Exit status: 0 valid (warnings allowed), 2 usage error, 3 invalid devfile.`,
 			if len(args) == 1 {
 				opts.Devfile = args[0]
 			}
-			if err := cmdutil.CheckFormat("validate", "format", opts.Format); err != nil {
+			if opts.Format != "" {
+				if cmd.Flags().Changed("output") && opts.Format != opts.Output {
+					return cmdutil.FlagErrorf("validate", "--format is the old name of --output: give one of them")
+				}
+				fmt.Fprintln(opts.IO.ErrOut, "warning: --format is deprecated: use --output text|json")
+				opts.Output = opts.Format
+			}
+			if err := opts.OutputFlags.Check(cmd); err != nil {
 				return err
 			}
 			if opts.Profile != string(compiler.ProfileDefault) && opts.Profile != string(compiler.ProfileGitLab) {
@@ -58,7 +69,11 @@ Exit status: 0 valid (warnings allowed), 2 usage error, 3 invalid devfile.`,
 			return validateRun(opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Format, "format", cmdutil.OutputText, "output format: text or json")
+	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
+	cmd.Flags().StringVar(&opts.Format, "format", "", "output format: text or json")
+	_ = cmd.Flags().MarkHidden("format") // deprecated: RunE warns
+	_ = cmd.RegisterFlagCompletionFunc("profile", cmdutil.FixedCompletion(string(compiler.ProfileDefault), string(compiler.ProfileGitLab)))
+	cmd.ValidArgsFunction = cmdutil.DevfileCompletion
 	cmd.Flags().StringVar(&opts.Name, "name", "", "workspace `NAME` (default: metadata.name)")
 	cmd.Flags().StringVar(&opts.Profile, "profile", string(compiler.ProfileDefault), "rules to enforce: default or gitlab")
 	return cmd
@@ -71,11 +86,14 @@ func validateRun(opts *ValidateOptions) error {
 	}
 	res, err := pipeline.CompileFile(dir, opts.Devfile, compiler.Options{Name: opts.Name, Profile: compiler.Profile(opts.Profile)})
 	if err != nil {
-		return &cmdutil.HintError{Err: err, Hint: "pass the devfile's path: ws validate path/to/devfile.yaml"}
+		return &cmdutil.HintError{Err: err, Hint: cmdutil.NoDevfileHint(err, "validate")}
 	}
 	diags := res.Diags
-	if opts.Format == cmdutil.OutputJSON {
-		if err := diags.WriteJSON(opts.IO.Out); err != nil {
+	if opts.JSON() {
+		if diags == nil {
+			diags = diag.List{}
+		}
+		if err := opts.Write(opts.IO.Out, diags); err != nil {
 			return err
 		}
 	} else {
@@ -86,9 +104,8 @@ func validateRun(opts *ValidateOptions) error {
 	if diags.HasErrors() {
 		return cmdutil.ErrDevfileInvalid
 	}
-	if opts.Format == cmdutil.OutputText {
-		errs, warns := diags.Count()
-		_ = errs
+	if !opts.JSON() {
+		_, warns := diags.Count()
 		fmt.Fprintf(opts.IO.ErrOut, "%s: valid (%d warning%s)\n", res.Devfile, warns, plural(warns))
 	}
 	return nil
@@ -100,5 +117,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
-var _ = diag.Error

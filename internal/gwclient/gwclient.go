@@ -14,7 +14,6 @@ import (
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/gateway"
 	"github.com/ws-dev/ws/internal/config"
-	"github.com/ws-dev/ws/internal/gitrepo"
 	"github.com/ws-dev/ws/local"
 )
 
@@ -53,7 +52,7 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 			return nil, &cmdutil.HintError{Err: err, Hint: "start it with 'ws up --local', or name a GitLab workspace with -R group/project"}
 		}
 	}
-	s, err := config.Resolve(config.Flags{Host: f.ConfigFlags.Host, Token: f.ConfigFlags.Token, Gateway: fl.Gateway}, f.Getenv)
+	s, err := settings(f, fl)
 	if err != nil {
 		return nil, err
 	}
@@ -69,26 +68,27 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 
 // detectProject names the project of the current git checkout, if any.
 func detectProject(f *cmdutil.Factory) string {
-	if f.WorkDir == nil {
-		return ""
-	}
-	dir, err := f.WorkDir()
+	s, err := settings(f, Flags{})
 	if err != nil {
 		return ""
 	}
-	r, err := gitrepo.Find(dir)
+	p, err := cmdutil.ResolveProject("", s)
 	if err != nil {
 		return ""
 	}
-	raw, err := r.RemoteURL("origin")
-	if err != nil {
-		return ""
+	return p
+}
+
+// settings resolves the connection settings with the command's --gateway
+// and the git remotes of the current directory.
+func settings(f *cmdutil.Factory, fl Flags) (config.Settings, error) {
+	cf := config.Flags{Host: f.ConfigFlags.Host, Token: f.ConfigFlags.Token, Gateway: fl.Gateway}
+	if f.WorkDir != nil {
+		if dir, err := f.WorkDir(); err == nil {
+			cf.Dir = dir
+		}
 	}
-	rem, err := gitrepo.ParseRemote(raw)
-	if err != nil {
-		return ""
-	}
-	return rem.Path
+	return config.Resolve(cf, f.Getenv)
 }
 
 // Connect opens a tunnel; when the name is ambiguous among the user's
@@ -159,7 +159,7 @@ func (t *Target) Explain(err error) error {
 	case http.StatusForbidden:
 		return &cmdutil.AuthError{Err: err, Hint: "ask the workspace's owner, or launch your own with 'ws up'"}
 	case http.StatusNotFound:
-		return &cmdutil.HintError{Err: fmt.Errorf("workspace %q: %w", t.Name, err), Hint: "check 'ws status " + t.Name + "'; the job may still be starting, or launch it with 'ws up " + t.Name + "'"}
+		return &cmdutil.HintError{Err: fmt.Errorf("workspace %q: %w", t.Name, err), Hint: "check 'ws status " + t.Name + "'; the job may still be starting, or launch it with 'ws up --name " + t.Name + "'"}
 	case http.StatusConflict:
 		return &cmdutil.HintError{Err: fmt.Errorf("workspace %q exists in several projects", t.Name), Hint: "name the project with -R group/project"}
 	}

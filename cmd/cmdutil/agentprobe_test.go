@@ -1,4 +1,4 @@
-package up
+package cmdutil
 
 import (
 	"context"
