@@ -181,8 +181,31 @@ func AddOutputFlag(cmd *cobra.Command, target *string) {
 }
 
 // WriteFileAtomic writes data to a temporary file beside name and renames
-// it into place, so readers never see a partial file.
+// it into place, so readers never see a partial file. A symbolic link is
+// followed (the file it points to is replaced, not the link), and a name
+// that is not a regular file (/dev/null, /dev/stdout, a named pipe) is
+// written in place: renaming over a device would replace it.
 func WriteFileAtomic(name string, data []byte) error {
+	if resolved, err := filepath.EvalSymlinks(name); err == nil {
+		name = resolved
+	}
+	if fi, err := os.Stat(name); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return fmt.Errorf("write %s: is a directory", name)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
+		return nil
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
