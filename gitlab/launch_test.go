@@ -103,14 +103,22 @@ func launch(c *Client, recreate bool) (*LaunchResult, error) {
 	return c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: recreate})
 }
 
+// inRounds runs fn with a client whose requests the fake answers in rounds
+// (see fakegitlab.InRounds), so round trips are counted exactly.
+func inRounds(t *testing.T, srv *fg.Server, fn func(t *testing.T, c *Client)) {
+	srv.InRounds(t, func(t *testing.T) {
+		c, _ := newClient(t, srv, func(o *Options) { o.Transport = srv.Transport() })
+		fn(t, c)
+	})
+}
+
 func TestLaunchFresh(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond // parallel requests overlap, so rounds are measurable
 	srv.Stub(readStubs(nil, "", false)...)
 	srv.Stub(commitStub("create"), pipelineStub())
-	c, _ := newClient(t, srv)
-
-	res, err := launch(c, false)
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) { res, err = launch(c, false) })
 	require.NoError(t, err)
 	assert.Equal(t, ActionCreated, res.Action)
 	assert.True(t, res.Committed)
@@ -119,9 +127,9 @@ func TestLaunchFresh(t *testing.T) {
 
 	reqs := srv.Requests()
 	assert.Len(t, reqs, 8)
-	rounds := fg.Rounds(fg.Until(reqs, "POST", "/pipeline"))
-	assert.LessOrEqual(t, rounds, 4, "sequential requests before the pipeline exists")
-	assert.Equal(t, 3, rounds)
+	// Read the state in parallel, commit, create the pipeline: 3 sequential
+	// requests before the pipeline exists (docs/launching.md).
+	assert.Equal(t, 3, fg.Rounds(fg.Until(reqs, "POST", "/pipeline")), srv.Log())
 	// The project path is sent URL-encoded, as GitLab requires.
 	assert.True(t, strings.HasPrefix(reqs[len(reqs)-1].Raw, "/api/v4/projects/g%2Fp/"), reqs[len(reqs)-1].Raw)
 }
@@ -137,7 +145,6 @@ func TestLaunchUpdatesExistingConfigOfRef(t *testing.T) {
 
 func TestLaunchCustomConfigPathCostsOneRound(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond
 	st := readStubs(nil, "", false)
 	st[0].Replies = []fg.Reply{{Body: fg.Project(1, proj, "ci/ws.yml")}}
 	srv.Stub(st...)
@@ -154,11 +161,12 @@ func TestLaunchCustomConfigPathCostsOneRound(t *testing.T) {
 			},
 			Replies: []fg.Reply{{Status: 201, Body: map[string]any{"id": newSHA}}}},
 		pipelineStub())
-	c, _ := newClient(t, srv)
-	res, err := launch(c, false)
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) { res, err = launch(c, false) })
 	require.NoError(t, err)
 	assert.Equal(t, "ci/ws.yml", res.ConfigPath)
-	assert.Equal(t, 4, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")))
+	assert.Equal(t, 4, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")), srv.Log())
 }
 
 func TestLaunchUnchangedAndRunningCreatesNothing(t *testing.T) {
@@ -211,24 +219,25 @@ func TestLaunchChangedWhileRunningRefuses(t *testing.T) {
 
 func TestLaunchRecreate(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond
 	srv.Stub(readStubs(fg.Branch("ws/demo", wsSHA, mainSHA), "old: config\n", false, fg.Pipeline(5, "running", "ws/demo", wsSHA))...)
 	srv.Stub(
 		// cancel answers 200 whatever happens; ws polls until the pipeline is final.
 		&fg.Stub{Method: "POST", Path: "/projects/g/p/pipelines/5/cancel", Replies: []fg.Reply{{Body: fg.Pipeline(5, "canceling", "ws/demo", wsSHA)}}},
 		&fg.Stub{Method: "GET", Path: "/projects/g/p/pipelines/5", Replies: []fg.Reply{{Body: fg.Pipeline(5, "canceled", "ws/demo", wsSHA)}}},
 		commitStub("create"), pipelineStub())
-	c, _ := newClient(t, srv)
 	var events []string
-	res, err := c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: true,
-		OnEvent: func(e Event) { events = append(events, e.Message) }})
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) {
+		res, err = c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: true,
+			OnEvent: func(e Event) { events = append(events, e.Message) }})
+	})
 	require.NoError(t, err)
 	assert.Equal(t, ActionRecreated, res.Action)
 	assert.Equal(t, []int64{5}, res.Canceled)
 	assert.Equal(t, []string{"canceling pipeline 5", "pipeline 5 canceled", "committed .gitlab-ci.yml to ws/demo (33333333)"}, events)
-	rounds := fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline"))
-	assert.LessOrEqual(t, rounds, 5, "restart: sequential requests before the pipeline exists")
-	assert.Equal(t, 5, rounds)
+	// Read, cancel, confirm the cancel, commit, create: 5 sequential requests.
+	assert.Equal(t, 5, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")), srv.Log())
 }
 
 func TestLaunchRecreatePollsUntilCanceled(t *testing.T) {
@@ -430,3 +439,4 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 var _ = errors.New
+
