@@ -305,7 +305,7 @@ func TestRetriesAreBounded(t *testing.T) {
 	_, err := c.Auth(context.Background())
 	require.Error(t, err)
 	assert.True(t, IsKind(err, KindServer))
-	assert.Equal(t, "check token: 503 Service Unavailable: 503 Service Unavailable", err.Error())
+	assert.Equal(t, "check token: 503 Service Unavailable", err.Error())
 	assert.Len(t, sl.d, 8, "4 waits for each of the two requests")
 }
 
@@ -337,11 +337,11 @@ func TestErrors(t *testing.T) {
 		status int
 	}{
 		{"401", &fg.Stub{Method: "GET", Path: "/projects/g/p", AnyToken: true, Replies: []fg.Reply{{Status: 401, Body: `{"message":"401 Unauthorized"}`}}},
-			KindAuth, "get project g/p: 401 Unauthorized: 401 Unauthorized", "api scope", 401},
+			KindAuth, "get project g/p: 401 Unauthorized", "api scope", 401},
 		{"403 scope", &fg.Stub{Method: "GET", Path: "/projects/g/p", Replies: []fg.Reply{{Status: 403, Body: `{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token."}`}}},
 			KindAuth, "get project g/p: 403 Forbidden: insufficient_scope; The request requires higher privileges than provided by the access token.", "lacks the api scope", 403},
 		{"unknown project", &fg.Stub{Method: "GET", Path: "/projects/g/p", Replies: []fg.Reply{fg.NotFound("Project")}},
-			KindProjectNotFound, "get project g/p: 404 Not Found: 404 Project Not Found", "--project", 404},
+			KindProjectNotFound, "get project g/p: 404 Project Not Found", "--project", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := fg.Start(t)
@@ -375,7 +375,7 @@ func TestProtectedBranch(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, KindPushDenied, e.Kind)
-	assert.Equal(t, "commit .gitlab-ci.yml to ws/demo: 403 Forbidden: 403 Forbidden - You are not allowed to push into this branch", err.Error())
+	assert.Equal(t, "commit .gitlab-ci.yml to ws/demo: 403 Forbidden - You are not allowed to push into this branch", err.Error())
 	assert.Contains(t, e.Hint, "protected-branch rule")
 }
 
@@ -440,3 +440,23 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 var _ = errors.New
 
+// TestErrorTextSaysStatusOnce: GitLab's messages often repeat the status
+// line; the error says it once.
+func TestErrorTextSaysStatusOnce(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		msg    string
+		want   string
+	}{
+		{401, "401 Unauthorized", "op: 401 Unauthorized"},
+		{404, "404 Project Not Found", "op: 404 Project Not Found"},
+		{403, "403 Forbidden - You are not allowed to push into this branch", "op: 403 Forbidden - You are not allowed to push into this branch"},
+		{403, "insufficient_scope", "op: 403 Forbidden: insufficient_scope"},
+		{400, "4000 characters at most", "op: 400 Bad Request: 4000 characters at most"},
+		{502, "Bad Gateway", "op: 502 Bad Gateway"},
+		{500, "", "op: 500 Internal Server Error"},
+	} {
+		e := &Error{Op: "op", Status: tc.status, Message: tc.msg}
+		assert.Equal(t, tc.want, e.Error(), "status %d, message %q", tc.status, tc.msg)
+	}
+}
