@@ -22,6 +22,7 @@ import (
 
 	"github.com/ws-dev/ws/agent"
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -69,21 +70,7 @@ func setup(tb testing.TB, name string, ports ...int) (*gateway.Server, string, *
 		tb.Fatal(err)
 	}
 	gurl := serve(tb, g.Handler())
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	for !a.Connected() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	c := &gateway.Client{BaseURL: gurl, Token: userTok}
-	s, err := c.Connect(context.Background(), "7", name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return g, gurl, s
+	return g, gurl, startAgent(tb, gurl, name)
 }
 
 func sink(tb testing.TB) int {
@@ -260,18 +247,15 @@ func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, 
 // startAgent runs an agent for workspace name against gurl and waits until
 // it is connected; it returns a user session to the workspace.
 func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl})
+	out := &testutil.SyncBuffer{}
+	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl, Out: out})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	tb.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Connected() {
-		if time.Now().After(deadline) {
-			tb.Fatal("agent did not connect within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// The gateway registers an agent before it welcomes it; the agent says
+	// "connected" after the welcome.
+	out.WaitFor(tb, 30*time.Second, 1, `connected to gateway`)
 	c := &gateway.Client{BaseURL: gurl, Token: userTok}
 	s, err := c.Connect(context.Background(), "7", name)
 	if err != nil {
@@ -409,14 +393,10 @@ func TestIdleAgentMemory(t *testing.T) {
 			t.Fatal(err, w)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Each agent got its welcome, which the gateway sends after registering it.
 	heap1, rss1, g1, n := mem()
-	for n < N {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d agents registered", n, N)
-		}
-		time.Sleep(50 * time.Millisecond)
-		heap1, rss1, g1, n = mem()
+	if n != N {
+		t.Fatalf("%d of %d agents registered", n, N)
 	}
 	t.Logf("gateway alone (child process), %d idle agents: heap+stacks +%.1f MiB = %.1f KiB per agent; RSS +%.1f MiB = %.1f KiB per agent; %d goroutines per agent",
 		N, float64(heap1-heap0)/(1<<20), float64(heap1-heap0)/N/1024, float64(rss1-rss0)/(1<<20), float64(rss1-rss0)/N/1024, (g1-g0)/N)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -97,7 +95,8 @@ func fakeGitLab(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-// gw is an in-process gateway that can be stopped and restarted on its address.
+// gw is an in-process gateway that can be stopped and restarted on its
+// address.
 type gw struct {
 	t      *testing.T
 	gitlab string
@@ -107,21 +106,16 @@ type gw struct {
 	g      *gateway.Server
 }
 
+// startGateway serves a gateway on addr, or on a free loopback port when
+// addr is "". A restarted gateway takes its predecessor's address at once:
+// http.Server.Close has closed that listener, and Go listens with
+// SO_REUSEADDR, so nothing needs waiting for.
 func startGateway(t *testing.T, gitlab, addr string, logs *testutil.SyncBuffer) *gw {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	var ln net.Listener
-	var err error
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,19 +194,45 @@ func run(t *testing.T, env []string, args ...string) (string, int) {
 	return p.out.String(), code
 }
 
-// poll retries f until it returns nil or the deadline passes.
-func poll(t *testing.T, d time.Duration, what string, f func() error) {
+// eventually retries f until it returns nil. It is only for state another
+// process holds and announces nowhere (the gateway's view of an agent's
+// phase); everything a process prints is awaited with SyncBuffer.WaitFor.
+// The limit bounds a broken run, not a healthy one.
+func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := f()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
+			t.Fatalf("%s: not within %s: %v", what, limit, err)
 		}
-		time.Sleep(25 * time.Millisecond)
+		<-tick.C
+	}
+}
+
+// untilShown types cmd (with a marker echo after it) into a terminal
+// until the output of one run matches want: a resize reaches the
+// workspace on another stream than the keystrokes, so the first runs may
+// still see the old size. Each try waits for its own marker, not a time.
+func untilShown(t *testing.T, screen *testutil.SyncBuffer, typeLine func(string), cmd, want string) {
+	t.Helper()
+	re := regexp.MustCompile(want)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 1; ; i++ {
+		from := len(screen.String())
+		typeLine(fmt.Sprintf("%s; echo DONE$((%d+1000))", cmd, i))
+		out := screen.WaitFor(t, 20*time.Second, 1, fmt.Sprintf(`DONE%d\b`, i+1000))
+		if re.MatchString(out[from:]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never showed %q:\n%s", cmd, want, out)
+		}
 	}
 }
 
@@ -259,7 +279,7 @@ func TestWorkspace(t *testing.T) {
 		Version: plan.Version, Workspace: "demo", WorkingDir: dir, IdleTimeout: "0",
 		PostStart: []plan.Step{
 			{Commands: []plan.Command{{ID: "prep", CommandLine: "echo prepared > prep.txt"}}},
-			{Commands: []plan.Command{{ID: "web", CommandLine: fmt.Sprintf("exec python3 -m http.server %d --bind 127.0.0.1", httpPort), Background: true}}},
+			{Commands: []plan.Command{{ID: "web", CommandLine: fmt.Sprintf("exec python3 -u -m http.server %d --bind 127.0.0.1", httpPort), Background: true}}},
 		},
 		PreStop:   []plan.Step{{Commands: []plan.Command{{ID: "save", CommandLine: "echo stopped > prestop.txt"}}}},
 		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: httpPort, Protocol: "http", Exposure: "public"}},
@@ -270,7 +290,11 @@ func TestWorkspace(t *testing.T) {
 
 	var linkTokens []string // single-use sign-in links minted below; never logged
 	statusURL := g.url() + "/api/v1/workspaces/42/demo"
-	poll(t, 30*time.Second, "agent connected and postStart done", func() error {
+	// The agent says when it holds the gateway connection (the gateway
+	// registers it before it answers), python when it listens (-u: unbuffered).
+	ag.out.WaitFor(t, 30*time.Second, 1, `connected to gateway`)
+	ag.out.WaitFor(t, 30*time.Second, 1, `\[web\] Serving HTTP on 127\.0\.0\.1 port `)
+	eventually(t, 30*time.Second, "the gateway sees postStart done", func() error {
 		code, body := userGet(t, statusURL, "", aliceToken)
 		if code != 200 || !strings.Contains(body, `"phase":"running"`) {
 			return fmt.Errorf("%d %s", code, body)
@@ -301,38 +325,12 @@ func TestWorkspace(t *testing.T) {
 		}
 		defer ptmx.Close()
 		defer cmd.Process.Kill()
-		var mu sync.Mutex
-		var screen bytes.Buffer
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := ptmx.Read(buf)
-				mu.Lock()
-				screen.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
-		seen := func(re string) func() error {
-			return func() error {
-				mu.Lock()
-				defer mu.Unlock()
-				if regexp.MustCompile(re).Match(screen.Bytes()) {
-					return nil
-				}
-				return fmt.Errorf("no %q in %q", re, screen.String())
-			}
-		}
+		screen := &testutil.SyncBuffer{}
+		go io.Copy(screen, ptmx)
 		io.WriteString(ptmx, "stty size; tty; echo MARK$((40+2))\r")
-		poll(t, 10*time.Second, "remote stty size", seen(`33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`))
+		screen.WaitFor(t, 10*time.Second, 1, `33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`)
 		pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70})
-		poll(t, 5*time.Second, "resize", func() error {
-			io.WriteString(ptmx, "stty size\r")
-			time.Sleep(100 * time.Millisecond)
-			return seen(`20 70`)()
-		})
+		untilShown(t, screen, func(l string) { io.WriteString(ptmx, l+"\r") }, "stty size", `20 70\r?\n`)
 		io.WriteString(ptmx, "exit 3\r")
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -348,15 +346,8 @@ func TestWorkspace(t *testing.T) {
 
 	t.Run("port-forward", func(t *testing.T) {
 		pf := start(t, cli, "port-forward", "demo", fmt.Sprintf("0:%d", httpPort))
-		var local string
-		poll(t, 10*time.Second, "port-forward listening", func() error {
-			m := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) ->`).FindStringSubmatch(pf.out.String())
-			if m == nil {
-				return errors.New(pf.out.String())
-			}
-			local = m[1]
-			return nil
-		})
+		re := `Forwarding (127\.0\.0\.1:\d+) ->`
+		local := regexp.MustCompile(re).FindStringSubmatch(pf.out.WaitFor(t, 10*time.Second, 1, re))[1]
 		for range 3 { // several connections through one tunnel
 			code, body := userGet(t, "http://"+local+"/hello.txt", "", "")
 			if code != 200 || body != "hello from the workspace\n" {
@@ -542,10 +533,9 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.CloseNow()
-		var screen strings.Builder
+		screen := &testutil.SyncBuffer{}
 		var exit string
 		done := make(chan struct{})
-		var mu sync.Mutex
 		go func() {
 			defer close(done)
 			for {
@@ -553,41 +543,23 @@ func TestWorkspace(t *testing.T) {
 				if err != nil {
 					return
 				}
-				mu.Lock()
 				if typ == websocket.MessageBinary {
 					screen.Write(b)
 				} else {
-					exit = string(b)
+					exit = string(b) // read after done is closed
 				}
-				mu.Unlock()
 			}
 		}()
-		seen := func(re string) func() error {
-			return func() error {
-				mu.Lock()
-				defer mu.Unlock()
-				if regexp.MustCompile(re).MatchString(screen.String()) {
-					return nil
-				}
-				return fmt.Errorf("no %q in %q", re, screen.String())
-			}
-		}
 		c.Write(ctx, websocket.MessageBinary, []byte("echo hello-from-web\n"))
-		poll(t, 10*time.Second, "echo on the web terminal", seen(`(?m)(^|\r)hello-from-web\r?\n`))
+		screen.WaitFor(t, 10*time.Second, 1, `(?m)(^|\r)hello-from-web\r?\n`)
 		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
-		poll(t, 10*time.Second, "stty size after resize", func() error {
-			c.Write(ctx, websocket.MessageBinary, []byte("echo SIZE:$(stty size)\n"))
-			time.Sleep(50 * time.Millisecond) // between retries of the command, not a wait for a result
-			return seen(`SIZE:22 77`)()
-		})
+		untilShown(t, screen, func(l string) { c.Write(ctx, websocket.MessageBinary, []byte(l+"\n")) }, "echo SIZE:$(stty size)", `SIZE:22 77`)
 		c.Write(ctx, websocket.MessageBinary, []byte("exit 3\n"))
 		select {
 		case <-done:
 		case <-ctx.Done():
 			t.Fatal("web terminal did not end after exit 3")
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if exit != `{"type":"exit","code":3}` {
 			t.Fatalf("last control message %q, want exit code 3; screen %q", exit, screen.String())
 		}
@@ -603,17 +575,19 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("gateway restart", func(t *testing.T) {
+		connects := strings.Count(ag.out.String(), "connected to gateway")
 		g.stop()
-		g2 := startGateway(t, gl, g.addr, logs)
 		start := time.Now()
-		poll(t, 5*time.Second, "shell after gateway restart", func() error {
-			out, code := run(t, cli, "shell", "demo", "--", "echo", "back")
-			if code != 0 || !strings.Contains(out, "back") {
-				return fmt.Errorf("%d %q", code, out)
-			}
-			return nil
-		})
+		g2 := startGateway(t, gl, g.addr, logs)
+		ag.out.WaitFor(t, 30*time.Second, connects+1, `connected to gateway`)
+		if out, code := run(t, cli, "shell", "demo", "--", "echo", "back"); code != 0 || !strings.Contains(out, "back") {
+			t.Fatalf("ws shell after the gateway restarted = %d %q", code, out)
+		}
 		t.Logf("new shell %s after the gateway restarted", time.Since(start).Round(time.Millisecond))
+		// The agent's Hello carries its phase to the new gateway.
+		if code, body := userGet(t, statusURL, "", aliceToken); code != 200 || !strings.Contains(body, `"phase":"running"`) {
+			t.Errorf("status after the gateway restarted = %d %s", code, body)
+		}
 		g = g2
 	})
 
