@@ -40,14 +40,14 @@ func fakeGitLab(tb testing.TB) string {
 			w.WriteHeader(401)
 			return
 		}
-		io.WriteString(w, `{"id":1,"status":"running","ref":"ws/`+name+`","web_url":"http://x/g/p/-/jobs/1","pipeline":{"id":1,"project_id":7},"user":{"id":1,"username":"u"}}`)
+		_, _ = io.WriteString(w, `{"id":1,"status":"running","ref":"ws/`+name+`","web_url":"http://x/g/p/-/jobs/1","pipeline":{"id":1,"project_id":7},"user":{"id":1,"username":"u"}}`)
 	})
 	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("PRIVATE-TOKEN") != userTok && r.Header.Get("Authorization") != "Bearer "+userTok {
 			w.WriteHeader(401)
 			return
 		}
-		io.WriteString(w, `{"id":1,"username":"u"}`)
+		_, _ = io.WriteString(w, `{"id":1,"username":"u"}`)
 	})
 	return serve(tb, mux)
 }
@@ -58,7 +58,7 @@ func serve(tb testing.TB, h http.Handler) string {
 		tb.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed after Close
 	tb.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
@@ -85,7 +85,7 @@ func sink(tb testing.TB) int {
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(c, c); c.Close() }() // echo
+			go func() { _, _ = io.Copy(c, c); c.Close() }() // echo until the client closes
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
@@ -172,7 +172,7 @@ func runGatewayChild() {
 	})
 	mux.Handle("/", g.Handler())
 	fmt.Println(serve(nopTB{}, mux))
-	io.Copy(io.Discard, os.Stdin)
+	_, _ = io.Copy(io.Discard, os.Stdin) // serve until the parent closes stdin
 }
 
 // memNow returns heap+stacks in use after two GCs and the process RSS.
@@ -223,7 +223,7 @@ func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, 
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	tb.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		tb.Fatal("gateway child: ", err)
@@ -251,7 +251,12 @@ func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
 	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl, Out: out})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
+	go func() {
+		if _, err := a.Run(ctx); err != nil {
+			fmt.Fprintf(out, "agent: %v\n", err)
+		}
+		close(done)
+	}()
 	tb.Cleanup(func() { cancel(); <-done })
 	// The gateway registers an agent before it welcomes it; the agent says
 	// "connected" after the welcome.
@@ -347,8 +352,12 @@ func TestFigures(t *testing.T) {
 	msg := make([]byte, 64)
 	for range 2000 {
 		st := time.Now()
-		c.Write(msg)
-		io.ReadFull(c, msg)
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, msg); err != nil {
+			t.Fatal(err)
+		}
 		rtts = append(rtts, time.Since(st))
 	}
 	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
@@ -386,8 +395,12 @@ func TestIdleAgentMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
-		tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name})
+		if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name}); err != nil {
+			t.Fatal(err)
+		}
 		var w tunnel.Welcome
 		if err := tunnel.NewLineReader(st, 4096).Read(&w); err != nil || !w.OK {
 			t.Fatal(err, w)

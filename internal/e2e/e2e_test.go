@@ -90,7 +90,7 @@ func fakeGitLab(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: fake.Handler()}
-	go srv.Serve(ln)
+	go serve(srv, ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
@@ -127,11 +127,15 @@ func startGateway(t *testing.T, gitlab, addr string, logs *testutil.SyncBuffer) 
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: g.Handler()}
-	go srv.Serve(ln)
+	go serve(srv, ln)
 	x := &gw{t: t, gitlab: gitlab, addr: ln.Addr().String(), logs: logs, srv: srv, g: g}
 	t.Cleanup(x.stop)
 	return x
 }
+
+// serve serves srv on ln until srv is closed; Serve then returns
+// http.ErrServerClosed, and any other error shows as a failing request.
+func serve(srv *http.Server, ln net.Listener) { _ = srv.Serve(ln) }
 
 func (x *gw) url() string { return "http://" + x.addr }
 
@@ -171,7 +175,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH when it has ended
 		<-p.done
 	})
 	return p
@@ -270,7 +274,9 @@ func TestWorkspace(t *testing.T) {
 		t.Skip("python3 is needed for the workspace's HTTP server")
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logs := &testutil.SyncBuffer{}
 	gl := fakeGitLab(t)
 	g := startGateway(t, gl, "", logs)
@@ -324,18 +330,29 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ptmx.Close()
-		defer cmd.Process.Kill()
+		defer func() { _ = cmd.Process.Kill() }() // fails when it has ended, as it should
 		screen := &testutil.SyncBuffer{}
-		go io.Copy(screen, ptmx)
-		io.WriteString(ptmx, "stty size; tty; echo MARK$((40+2))\r")
+		go func() { _, _ = io.Copy(screen, ptmx) }() // ends with EIO when the shell exits
+		typeLine := func(l string) {
+			if _, err := io.WriteString(ptmx, l+"\r"); err != nil {
+				t.Fatalf("type %q: %v", l, err)
+			}
+		}
+		typeLine("stty size; tty; echo MARK$((40+2))")
 		screen.WaitFor(t, 10*time.Second, 1, `33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`)
-		pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70})
-		untilShown(t, screen, func(l string) { io.WriteString(ptmx, l+"\r") }, "stty size", `20 70\r?\n`)
-		io.WriteString(ptmx, "exit 3\r")
+		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70}); err != nil {
+			t.Fatal(err)
+		}
+		untilShown(t, screen, typeLine, "stty size", `20 70\r?\n`)
+		typeLine("exit 3")
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case err := <-done:
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("interactive shell did not end")
 		}
@@ -359,7 +376,9 @@ func TestWorkspace(t *testing.T) {
 		if m := regexp.MustCompile(`(?m)^ws_gateway_port_data_connections_total (\d+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
 			t.Errorf("port-forward used no port data connection: %v", m)
 		}
-		syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT)
+		if err := syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
 		if c := pf.wait(t, 5*time.Second); c != 0 {
 			t.Fatalf("port-forward exit %d after SIGINT", c)
 		}
@@ -433,41 +452,14 @@ func TestWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.CloseNow()
-		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
+		term := openTerminal(t, ctx, c)
+		term.send(websocket.MessageText, `{"type":"resize","cols":77,"rows":22}`)
 		// The resize reaches the agent on the control stream, keystrokes on
-		// the data stream, so the first command may run before the resize:
-		// ask until the new size shows, then exit.
-		c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
-		var screen strings.Builder
-		exitSent := false
-		for {
-			typ, b, err := c.Read(ctx)
-			if err != nil {
-				t.Fatalf("terminal ended without exit message: %v; screen %q", err, screen.String())
-			}
-			if typ == websocket.MessageBinary {
-				screen.Write(b)
-				switch {
-				case exitSent:
-				case strings.Contains(screen.String(), "22 77"):
-					exitSent = true
-					c.Write(ctx, websocket.MessageBinary, []byte("exit 5\r"))
-				case strings.Count(screen.String(), "\n") < 50 && strings.ContainsAny(lastRune(strings.TrimSpace(screen.String())), "$#>"):
-					// back at a prompt with the old size: ask again
-					c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
-				}
-				continue
-			}
-			var m gateway.TerminalMessage
-			json.Unmarshal(b, &m)
-			if m.Type != "exit" || m.Code == nil || *m.Code != 5 {
-				t.Fatalf("control message %s, want exit 5", b)
-			}
-			break
-		}
-		if !strings.Contains(screen.String(), "22 77") {
-			t.Fatalf("terminal output %q lacks resized size 22 77", screen.String())
+		// the data stream, so the first command may run before the resize.
+		untilShown(t, term.screen, func(l string) { term.send(websocket.MessageBinary, l+"\r") }, "stty size", `22 77\r?\n`)
+		term.send(websocket.MessageBinary, "exit 5\r")
+		if m := term.last(t); m != `{"type":"exit","code":5}` {
+			t.Fatalf("last control message %q, want exit 5; screen %q", m, term.screen.String())
 		}
 	})
 
@@ -496,8 +488,11 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		var link struct{ URL string }
-		json.NewDecoder(resp.Body).Decode(&link)
+		err = json.NewDecoder(resp.Body).Decode(&link)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("POST /api/v1/links: %v", err)
+		}
 		if resp.StatusCode != 200 || !strings.HasPrefix(link.URL, g.url()+"/signin/link/") {
 			t.Fatalf("POST /api/v1/links = %d %q", resp.StatusCode, link.URL)
 		}
@@ -532,36 +527,14 @@ func TestWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.CloseNow()
-		screen := &testutil.SyncBuffer{}
-		var exit string
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				typ, b, err := c.Read(ctx)
-				if err != nil {
-					return
-				}
-				if typ == websocket.MessageBinary {
-					screen.Write(b)
-				} else {
-					exit = string(b) // read after done is closed
-				}
-			}
-		}()
-		c.Write(ctx, websocket.MessageBinary, []byte("echo hello-from-web\n"))
-		screen.WaitFor(t, 10*time.Second, 1, `(?m)(^|\r)hello-from-web\r?\n`)
-		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
-		untilShown(t, screen, func(l string) { c.Write(ctx, websocket.MessageBinary, []byte(l+"\n")) }, "echo SIZE:$(stty size)", `SIZE:22 77`)
-		c.Write(ctx, websocket.MessageBinary, []byte("exit 3\n"))
-		select {
-		case <-done:
-		case <-ctx.Done():
-			t.Fatal("web terminal did not end after exit 3")
-		}
-		if exit != `{"type":"exit","code":3}` {
-			t.Fatalf("last control message %q, want exit code 3; screen %q", exit, screen.String())
+		term := openTerminal(t, ctx, c)
+		term.send(websocket.MessageBinary, "echo hello-from-web\n")
+		term.screen.WaitFor(t, 10*time.Second, 1, `(?m)(^|\r)hello-from-web\r?\n`)
+		term.send(websocket.MessageText, `{"type":"resize","cols":77,"rows":22}`)
+		untilShown(t, term.screen, func(l string) { term.send(websocket.MessageBinary, l+"\n") }, "echo SIZE:$(stty size)", `SIZE:22 77`)
+		term.send(websocket.MessageBinary, "exit 3\n")
+		if m := term.last(t); m != `{"type":"exit","code":3}` {
+			t.Fatalf("last control message %q, want exit code 3; screen %q", m, term.screen.String())
 		}
 	})
 
@@ -592,7 +565,9 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("SIGTERM runs preStop", func(t *testing.T) {
-		syscall.Kill(ag.cmd.Process.Pid, syscall.SIGTERM)
+		if err := syscall.Kill(ag.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
 		if c := ag.wait(t, 10*time.Second); c != 0 {
 			t.Fatalf("agent exit %d after SIGTERM\n%s", c, ag.out.String())
 		}
@@ -658,11 +633,52 @@ func TestPostStopHook(t *testing.T) {
 	}
 }
 
-// lastRune returns the last character of s, or "".
-func lastRune(s string) string {
-	if s == "" {
+// terminal is a terminal WebSocket (the gateway's, or the web page's):
+// output collects in screen, and the socket's last control message arrives
+// on ended when the socket closes.
+type terminal struct {
+	ctx    context.Context
+	t      *testing.T
+	c      *websocket.Conn
+	screen *testutil.SyncBuffer
+	ended  chan string
+}
+
+func openTerminal(t *testing.T, ctx context.Context, c *websocket.Conn) *terminal {
+	term := &terminal{ctx: ctx, t: t, c: c, screen: &testutil.SyncBuffer{}, ended: make(chan string, 1)}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	go func() {
+		last := ""
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				term.ended <- last
+				return
+			}
+			if typ == websocket.MessageBinary {
+				_, _ = term.screen.Write(b)
+			} else {
+				last = string(b)
+			}
+		}
+	}()
+	return term
+}
+
+func (term *terminal) send(typ websocket.MessageType, s string) {
+	if err := term.c.Write(term.ctx, typ, []byte(s)); err != nil {
+		term.t.Fatalf("write to the terminal: %v", err)
+	}
+}
+
+// last waits for the socket to end and returns its last control message.
+func (term *terminal) last(t *testing.T) string {
+	t.Helper()
+	select {
+	case m := <-term.ended:
+		return m
+	case <-term.ctx.Done():
+		t.Fatalf("the terminal did not end; screen %q", term.screen.String())
 		return ""
 	}
-	r := []rune(s)
-	return string(r[len(r)-1])
 }

@@ -14,7 +14,9 @@ func TestSyncBufferWait(t *testing.T) {
 	written := make(chan struct{})
 	go func() {
 		for _, s := range []string{"conn", "ected\n", "other\n", "connected\n"} {
-			b.Write([]byte(s))
+			if _, err := b.Write([]byte(s)); err != nil {
+				t.Error(err)
+			}
 		}
 		close(written)
 	}()

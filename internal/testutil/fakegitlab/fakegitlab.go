@@ -354,7 +354,7 @@ func (s *Server) handle(w http.ResponseWriter, hr *http.Request, start time.Time
 	s.mu.Unlock()
 	w.WriteHeader(reply.Status)
 	if hr.Method != http.MethodHead {
-		w.Write(out)
+		_, _ = w.Write(out) // the client went away: there is no one to tell
 	}
 }
 
