@@ -86,9 +86,9 @@ deploy-manifests: $(HELM) ## regenerate deploy/kubernetes/ws-gateway.yaml from t
 	  echo "# Set WS_GATEWAY_GITLAB_URL, WS_GATEWAY_PUBLIC_URL and the ingress hosts for your site; see docs/deploy.md."; \
 	  $(HELM) template ws-gateway deploy/helm/ws-gateway; } > deploy/kubernetes/ws-gateway.yaml
 
-check-deploy: $(HELM) ## helm lint the chart and test it and the manifests with helm (CI should run this)
+check-deploy: $(HELM) ## helm lint the chart, test it and the manifests with helm, build ws with the release flags (make test runs this)
 	$(HELM) lint --strict deploy/helm/ws-gateway
-	HELM=$(HELM) WS_REQUIRE_HELM=1 $(TESTENV) $(GO) test -count=1 ./deploy/...
+	HELM=$(HELM) WS_REQUIRE_HELM=1 WS_DEPLOY_BUILD=1 $(TESTENV) $(GO) test -count=1 ./deploy/...
 
 release-check: $(GORELEASER) ## goreleaser check, then a snapshot build of one target
 	$(GORELEASER) check
