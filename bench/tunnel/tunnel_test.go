@@ -91,30 +91,6 @@ func sink(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// roundTrip writes n bytes and reads them back (echo), in parallel.
-func roundTrip(tb testing.TB, c net.Conn, n int) {
-	buf := make([]byte, 32<<10)
-	errc := make(chan error, 1)
-	go func() {
-		left := n
-		for left > 0 {
-			k := min(left, len(buf))
-			if _, err := c.Write(buf[:k]); err != nil {
-				errc <- err
-				return
-			}
-			left -= k
-		}
-		errc <- nil
-	}()
-	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
-		tb.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // BenchmarkThroughput: bytes echoed through port-forward (client → gateway
 // → agent → TCP echo and back) against the same echo over direct loopback.
 func BenchmarkThroughput(b *testing.B) {
@@ -126,7 +102,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer c.Close()
 		b.SetBytes(n)
 		for b.Loop() {
-			roundTrip(b, c, n)
+			echoThroughput(b, c, c, n)
 		}
 	})
 	b.Run("tunnel", func(b *testing.B) {
@@ -137,7 +113,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer c.Close()
 		b.SetBytes(n)
 		for b.Loop() {
-			roundTrip(b, c, n)
+			echoThroughput(b, c, c, n)
 		}
 	})
 }
@@ -273,12 +249,10 @@ func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
 // throughput echoes size bytes over c once to warm up, then runs times
 // and returns MiB/s (each way) of every run.
 func throughput(tb testing.TB, c net.Conn, size, runs int) []float64 {
-	roundTrip(tb, c, 4<<20)
+	echoThroughput(tb, c, c, 4<<20)
 	var out []float64
 	for range runs {
-		st := time.Now()
-		roundTrip(tb, c, size)
-		out = append(out, float64(size)/time.Since(st).Seconds()/(1<<20))
+		out = append(out, echoThroughput(tb, c, c, size))
 	}
 	return out
 }
@@ -297,8 +271,8 @@ func median(v []float64) float64 {
 // of the per-round ratios.
 func compareThroughput(t *testing.T, label string, direct, tun net.Conn) {
 	const size, rounds = 32 << 20, 9
-	roundTrip(t, direct, 4<<20)
-	roundTrip(t, tun, 4<<20)
+	echoThroughput(t, direct, direct, 4<<20)
+	echoThroughput(t, tun, tun, 4<<20)
 	var ds, ts, rs []float64
 	for range rounds {
 		d := throughput(t, direct, size, 1)[0]
@@ -348,18 +322,7 @@ func TestFigures(t *testing.T) {
 	defer c2.Close()
 	compareThroughput(t, "gateway in a child process", d, c2)
 
-	var rtts []time.Duration
-	msg := make([]byte, 64)
-	for range 2000 {
-		st := time.Now()
-		if _, err := c.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, msg); err != nil {
-			t.Fatal(err)
-		}
-		rtts = append(rtts, time.Since(st))
-	}
+	rtts := echoLatency(t, c, c, 2000)
 	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
 	t.Logf("echo round trip (64 B, 2000x, one process): p50 %s, p99 %s", rtts[len(rtts)/2], rtts[len(rtts)*99/100])
 }
