@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
@@ -49,10 +50,15 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	code := strconv.Itoa(e.Status)
 	switch {
 	case e.Status == 0 && e.Err != nil:
 		return fmt.Sprintf("%s: %v", e.Op, e.Err)
-	case e.Message != "":
+	case e.Message == code || strings.HasPrefix(e.Message, code+" "):
+		// GitLab's message often starts with the status line already
+		// ("401 Unauthorized", "404 Project Not Found"): say it once.
+		return fmt.Sprintf("%s: %s", e.Op, e.Message)
+	case e.Message != "" && e.Message != http.StatusText(e.Status):
 		return fmt.Sprintf("%s: %d %s: %s", e.Op, e.Status, http.StatusText(e.Status), e.Message)
 	default:
 		return fmt.Sprintf("%s: %d %s", e.Op, e.Status, http.StatusText(e.Status))

@@ -103,14 +103,22 @@ func launch(c *Client, recreate bool) (*LaunchResult, error) {
 	return c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: recreate})
 }
 
+// inRounds runs fn with a client whose requests the fake answers in rounds
+// (see fakegitlab.InRounds), so round trips are counted exactly.
+func inRounds(t *testing.T, srv *fg.Server, fn func(t *testing.T, c *Client)) {
+	srv.InRounds(t, func(t *testing.T) {
+		c, _ := newClient(t, srv, func(o *Options) { o.Transport = srv.Transport() })
+		fn(t, c)
+	})
+}
+
 func TestLaunchFresh(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond // parallel requests overlap, so rounds are measurable
 	srv.Stub(readStubs(nil, "", false)...)
 	srv.Stub(commitStub("create"), pipelineStub())
-	c, _ := newClient(t, srv)
-
-	res, err := launch(c, false)
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) { res, err = launch(c, false) })
 	require.NoError(t, err)
 	assert.Equal(t, ActionCreated, res.Action)
 	assert.True(t, res.Committed)
@@ -119,9 +127,9 @@ func TestLaunchFresh(t *testing.T) {
 
 	reqs := srv.Requests()
 	assert.Len(t, reqs, 8)
-	rounds := fg.Rounds(fg.Until(reqs, "POST", "/pipeline"))
-	assert.LessOrEqual(t, rounds, 4, "sequential requests before the pipeline exists")
-	assert.Equal(t, 3, rounds)
+	// Read the state in parallel, commit, create the pipeline: 3 sequential
+	// requests before the pipeline exists (docs/launching.md).
+	assert.Equal(t, 3, fg.Rounds(fg.Until(reqs, "POST", "/pipeline")), srv.Log())
 	// The project path is sent URL-encoded, as GitLab requires.
 	assert.True(t, strings.HasPrefix(reqs[len(reqs)-1].Raw, "/api/v4/projects/g%2Fp/"), reqs[len(reqs)-1].Raw)
 }
@@ -137,7 +145,6 @@ func TestLaunchUpdatesExistingConfigOfRef(t *testing.T) {
 
 func TestLaunchCustomConfigPathCostsOneRound(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond
 	st := readStubs(nil, "", false)
 	st[0].Replies = []fg.Reply{{Body: fg.Project(1, proj, "ci/ws.yml")}}
 	srv.Stub(st...)
@@ -154,11 +161,12 @@ func TestLaunchCustomConfigPathCostsOneRound(t *testing.T) {
 			},
 			Replies: []fg.Reply{{Status: 201, Body: map[string]any{"id": newSHA}}}},
 		pipelineStub())
-	c, _ := newClient(t, srv)
-	res, err := launch(c, false)
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) { res, err = launch(c, false) })
 	require.NoError(t, err)
 	assert.Equal(t, "ci/ws.yml", res.ConfigPath)
-	assert.Equal(t, 4, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")))
+	assert.Equal(t, 4, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")), srv.Log())
 }
 
 func TestLaunchUnchangedAndRunningCreatesNothing(t *testing.T) {
@@ -211,24 +219,25 @@ func TestLaunchChangedWhileRunningRefuses(t *testing.T) {
 
 func TestLaunchRecreate(t *testing.T) {
 	srv := fg.Start(t)
-	srv.Latency = 15 * time.Millisecond
 	srv.Stub(readStubs(fg.Branch("ws/demo", wsSHA, mainSHA), "old: config\n", false, fg.Pipeline(5, "running", "ws/demo", wsSHA))...)
 	srv.Stub(
 		// cancel answers 200 whatever happens; ws polls until the pipeline is final.
 		&fg.Stub{Method: "POST", Path: "/projects/g/p/pipelines/5/cancel", Replies: []fg.Reply{{Body: fg.Pipeline(5, "canceling", "ws/demo", wsSHA)}}},
 		&fg.Stub{Method: "GET", Path: "/projects/g/p/pipelines/5", Replies: []fg.Reply{{Body: fg.Pipeline(5, "canceled", "ws/demo", wsSHA)}}},
 		commitStub("create"), pipelineStub())
-	c, _ := newClient(t, srv)
 	var events []string
-	res, err := c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: true,
-		OnEvent: func(e Event) { events = append(events, e.Message) }})
+	var res *LaunchResult
+	var err error
+	inRounds(t, srv, func(t *testing.T, c *Client) {
+		res, err = c.Launch(context.Background(), LaunchRequest{Project: proj, Name: "demo", Ref: "main", Config: []byte(cfg), Recreate: true,
+			OnEvent: func(e Event) { events = append(events, e.Message) }})
+	})
 	require.NoError(t, err)
 	assert.Equal(t, ActionRecreated, res.Action)
 	assert.Equal(t, []int64{5}, res.Canceled)
 	assert.Equal(t, []string{"canceling pipeline 5", "pipeline 5 canceled", "committed .gitlab-ci.yml to ws/demo (33333333)"}, events)
-	rounds := fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline"))
-	assert.LessOrEqual(t, rounds, 5, "restart: sequential requests before the pipeline exists")
-	assert.Equal(t, 5, rounds)
+	// Read, cancel, confirm the cancel, commit, create: 5 sequential requests.
+	assert.Equal(t, 5, fg.Rounds(fg.Until(srv.Requests(), "POST", "/pipeline")), srv.Log())
 }
 
 func TestLaunchRecreatePollsUntilCanceled(t *testing.T) {
@@ -296,7 +305,7 @@ func TestRetriesAreBounded(t *testing.T) {
 	_, err := c.Auth(context.Background())
 	require.Error(t, err)
 	assert.True(t, IsKind(err, KindServer))
-	assert.Equal(t, "check token: 503 Service Unavailable: 503 Service Unavailable", err.Error())
+	assert.Equal(t, "check token: 503 Service Unavailable", err.Error())
 	assert.Len(t, sl.d, 8, "4 waits for each of the two requests")
 }
 
@@ -328,11 +337,11 @@ func TestErrors(t *testing.T) {
 		status int
 	}{
 		{"401", &fg.Stub{Method: "GET", Path: "/projects/g/p", AnyToken: true, Replies: []fg.Reply{{Status: 401, Body: `{"message":"401 Unauthorized"}`}}},
-			KindAuth, "get project g/p: 401 Unauthorized: 401 Unauthorized", "api scope", 401},
+			KindAuth, "get project g/p: 401 Unauthorized", "api scope", 401},
 		{"403 scope", &fg.Stub{Method: "GET", Path: "/projects/g/p", Replies: []fg.Reply{{Status: 403, Body: `{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token."}`}}},
 			KindAuth, "get project g/p: 403 Forbidden: insufficient_scope; The request requires higher privileges than provided by the access token.", "lacks the api scope", 403},
 		{"unknown project", &fg.Stub{Method: "GET", Path: "/projects/g/p", Replies: []fg.Reply{fg.NotFound("Project")}},
-			KindProjectNotFound, "get project g/p: 404 Not Found: 404 Project Not Found", "--project", 404},
+			KindProjectNotFound, "get project g/p: 404 Project Not Found", "--project", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := fg.Start(t)
@@ -366,7 +375,7 @@ func TestProtectedBranch(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, KindPushDenied, e.Kind)
-	assert.Equal(t, "commit .gitlab-ci.yml to ws/demo: 403 Forbidden: 403 Forbidden - You are not allowed to push into this branch", err.Error())
+	assert.Equal(t, "commit .gitlab-ci.yml to ws/demo: 403 Forbidden - You are not allowed to push into this branch", err.Error())
 	assert.Contains(t, e.Hint, "protected-branch rule")
 }
 
@@ -430,3 +439,24 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 var _ = errors.New
+
+// TestErrorTextSaysStatusOnce: GitLab's messages often repeat the status
+// line; the error says it once.
+func TestErrorTextSaysStatusOnce(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		msg    string
+		want   string
+	}{
+		{401, "401 Unauthorized", "op: 401 Unauthorized"},
+		{404, "404 Project Not Found", "op: 404 Project Not Found"},
+		{403, "403 Forbidden - You are not allowed to push into this branch", "op: 403 Forbidden - You are not allowed to push into this branch"},
+		{403, "insufficient_scope", "op: 403 Forbidden: insufficient_scope"},
+		{400, "4000 characters at most", "op: 400 Bad Request: 4000 characters at most"},
+		{502, "Bad Gateway", "op: 502 Bad Gateway"},
+		{500, "", "op: 500 Internal Server Error"},
+	} {
+		e := &Error{Op: "op", Status: tc.status, Message: tc.msg}
+		assert.Equal(t, tc.want, e.Error(), "status %d, message %q", tc.status, tc.msg)
+	}
+}

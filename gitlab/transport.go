@@ -101,7 +101,7 @@ func (t *debugTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	t.mu.Lock()
-	io.WriteString(t.w, out+"\n")
+	_, _ = io.WriteString(t.w, out+"\n") // a debug dump that cannot be written is no reason to fail the request
 	t.mu.Unlock()
 	return resp, err
 }

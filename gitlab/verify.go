@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
+	"golang.org/x/oauth2"
 )
 
 // ErrTokenInvalid means GitLab rejected a token (401): missing, expired,
@@ -74,7 +75,8 @@ func VerifyJobToken(ctx context.Context, baseURL string, hc *http.Client, token 
 // VerifyBearerToken returns the owner of a user token, sent as "Authorization: Bearer", which
 // GitLab accepts for OAuth access tokens as well as personal, project and group access tokens.
 func VerifyBearerToken(ctx context.Context, baseURL string, hc *http.Client, token string) (*UserIdentity, error) {
-	c, err := gl.NewOAuthClient(token, clientOptions(baseURL, hc)...)
+	bearer := gl.OAuthTokenSource{TokenSource: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token})}
+	c, err := gl.NewAuthSourceClient(bearer, clientOptions(baseURL, hc)...)
 	if err != nil {
 		return nil, fmt.Errorf("gitlab client: %w", err)
 	}

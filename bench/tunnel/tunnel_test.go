@@ -22,6 +22,7 @@ import (
 
 	"github.com/ws-dev/ws/agent"
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -39,14 +40,14 @@ func fakeGitLab(tb testing.TB) string {
 			w.WriteHeader(401)
 			return
 		}
-		io.WriteString(w, `{"id":1,"status":"running","ref":"ws/`+name+`","web_url":"http://x/g/p/-/jobs/1","pipeline":{"id":1,"project_id":7},"user":{"id":1,"username":"u"}}`)
+		_, _ = io.WriteString(w, `{"id":1,"status":"running","ref":"ws/`+name+`","web_url":"http://x/g/p/-/jobs/1","pipeline":{"id":1,"project_id":7},"user":{"id":1,"username":"u"}}`)
 	})
 	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("PRIVATE-TOKEN") != userTok && r.Header.Get("Authorization") != "Bearer "+userTok {
 			w.WriteHeader(401)
 			return
 		}
-		io.WriteString(w, `{"id":1,"username":"u"}`)
+		_, _ = io.WriteString(w, `{"id":1,"username":"u"}`)
 	})
 	return serve(tb, mux)
 }
@@ -57,7 +58,7 @@ func serve(tb testing.TB, h http.Handler) string {
 		tb.Fatal(err)
 	}
 	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }() // http.ErrServerClosed after Close
 	tb.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
@@ -69,21 +70,7 @@ func setup(tb testing.TB, name string, ports ...int) (*gateway.Server, string, *
 		tb.Fatal(err)
 	}
 	gurl := serve(tb, g.Handler())
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	for !a.Connected() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	c := &gateway.Client{BaseURL: gurl, Token: userTok}
-	s, err := c.Connect(context.Background(), "7", name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return g, gurl, s
+	return g, gurl, startAgent(tb, gurl, name)
 }
 
 func sink(tb testing.TB) int {
@@ -98,34 +85,10 @@ func sink(tb testing.TB) int {
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(c, c); c.Close() }() // echo
+			go func() { _, _ = io.Copy(c, c); c.Close() }() // echo until the client closes
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// roundTrip writes n bytes and reads them back (echo), in parallel.
-func roundTrip(tb testing.TB, c net.Conn, n int) {
-	buf := make([]byte, 32<<10)
-	errc := make(chan error, 1)
-	go func() {
-		left := n
-		for left > 0 {
-			k := min(left, len(buf))
-			if _, err := c.Write(buf[:k]); err != nil {
-				errc <- err
-				return
-			}
-			left -= k
-		}
-		errc <- nil
-	}()
-	if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
-		tb.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // BenchmarkThroughput: bytes echoed through port-forward (client → gateway
@@ -139,7 +102,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer c.Close()
 		b.SetBytes(n)
 		for b.Loop() {
-			roundTrip(b, c, n)
+			echoThroughput(b, c, c, n)
 		}
 	})
 	b.Run("tunnel", func(b *testing.B) {
@@ -150,7 +113,7 @@ func BenchmarkThroughput(b *testing.B) {
 		defer c.Close()
 		b.SetBytes(n)
 		for b.Loop() {
-			roundTrip(b, c, n)
+			echoThroughput(b, c, c, n)
 		}
 	})
 }
@@ -185,7 +148,7 @@ func runGatewayChild() {
 	})
 	mux.Handle("/", g.Handler())
 	fmt.Println(serve(nopTB{}, mux))
-	io.Copy(io.Discard, os.Stdin)
+	_, _ = io.Copy(io.Discard, os.Stdin) // serve until the parent closes stdin
 }
 
 // memNow returns heap+stacks in use after two GCs and the process RSS.
@@ -236,7 +199,7 @@ func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, 
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	tb.Cleanup(func() { stdin.Close(); _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		tb.Fatal("gateway child: ", err)
@@ -260,18 +223,20 @@ func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, 
 // startAgent runs an agent for workspace name against gurl and waits until
 // it is connected; it returns a user session to the workspace.
 func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl})
+	out := &testutil.SyncBuffer{}
+	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl, Out: out})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Connected() {
-		if time.Now().After(deadline) {
-			tb.Fatal("agent did not connect within 10s")
+	go func() {
+		if _, err := a.Run(ctx); err != nil {
+			fmt.Fprintf(out, "agent: %v\n", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		close(done)
+	}()
+	tb.Cleanup(func() { cancel(); <-done })
+	// The gateway registers an agent before it welcomes it; the agent says
+	// "connected" after the welcome.
+	out.WaitFor(tb, 30*time.Second, 1, `connected to gateway`)
 	c := &gateway.Client{BaseURL: gurl, Token: userTok}
 	s, err := c.Connect(context.Background(), "7", name)
 	if err != nil {
@@ -284,12 +249,10 @@ func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
 // throughput echoes size bytes over c once to warm up, then runs times
 // and returns MiB/s (each way) of every run.
 func throughput(tb testing.TB, c net.Conn, size, runs int) []float64 {
-	roundTrip(tb, c, 4<<20)
+	echoThroughput(tb, c, c, 4<<20)
 	var out []float64
 	for range runs {
-		st := time.Now()
-		roundTrip(tb, c, size)
-		out = append(out, float64(size)/time.Since(st).Seconds()/(1<<20))
+		out = append(out, echoThroughput(tb, c, c, size))
 	}
 	return out
 }
@@ -308,8 +271,8 @@ func median(v []float64) float64 {
 // of the per-round ratios.
 func compareThroughput(t *testing.T, label string, direct, tun net.Conn) {
 	const size, rounds = 32 << 20, 9
-	roundTrip(t, direct, 4<<20)
-	roundTrip(t, tun, 4<<20)
+	echoThroughput(t, direct, direct, 4<<20)
+	echoThroughput(t, tun, tun, 4<<20)
 	var ds, ts, rs []float64
 	for range rounds {
 		d := throughput(t, direct, size, 1)[0]
@@ -359,14 +322,7 @@ func TestFigures(t *testing.T) {
 	defer c2.Close()
 	compareThroughput(t, "gateway in a child process", d, c2)
 
-	var rtts []time.Duration
-	msg := make([]byte, 64)
-	for range 2000 {
-		st := time.Now()
-		c.Write(msg)
-		io.ReadFull(c, msg)
-		rtts = append(rtts, time.Since(st))
-	}
+	rtts := echoLatency(t, c, c, 2000)
 	sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
 	t.Logf("echo round trip (64 B, 2000x, one process): p50 %s, p99 %s", rtts[len(rtts)/2], rtts[len(rtts)*99/100])
 }
@@ -402,21 +358,21 @@ func TestIdleAgentMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
-		tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name})
+		if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name}); err != nil {
+			t.Fatal(err)
+		}
 		var w tunnel.Welcome
 		if err := tunnel.NewLineReader(st, 4096).Read(&w); err != nil || !w.OK {
 			t.Fatal(err, w)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// Each agent got its welcome, which the gateway sends after registering it.
 	heap1, rss1, g1, n := mem()
-	for n < N {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d agents registered", n, N)
-		}
-		time.Sleep(50 * time.Millisecond)
-		heap1, rss1, g1, n = mem()
+	if n != N {
+		t.Fatalf("%d of %d agents registered", n, N)
 	}
 	t.Logf("gateway alone (child process), %d idle agents: heap+stacks +%.1f MiB = %.1f KiB per agent; RSS +%.1f MiB = %.1f KiB per agent; %d goroutines per agent",
 		N, float64(heap1-heap0)/(1<<20), float64(heap1-heap0)/N/1024, float64(rss1-rss0)/(1<<20), float64(rss1-rss0)/N/1024, (g1-g0)/N)

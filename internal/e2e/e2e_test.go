@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,12 +90,13 @@ func fakeGitLab(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: fake.Handler()}
-	go srv.Serve(ln)
+	go serve(srv, ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
 
-// gw is an in-process gateway that can be stopped and restarted on its address.
+// gw is an in-process gateway that can be stopped and restarted on its
+// address.
 type gw struct {
 	t      *testing.T
 	gitlab string
@@ -107,21 +106,16 @@ type gw struct {
 	g      *gateway.Server
 }
 
+// startGateway serves a gateway on addr, or on a free loopback port when
+// addr is "". A restarted gateway takes its predecessor's address at once:
+// http.Server.Close has closed that listener, and Go listens with
+// SO_REUSEADDR, so nothing needs waiting for.
 func startGateway(t *testing.T, gitlab, addr string, logs *testutil.SyncBuffer) *gw {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	var ln net.Listener
-	var err error
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ln, err = net.Listen("tcp", addr)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,11 +127,15 @@ func startGateway(t *testing.T, gitlab, addr string, logs *testutil.SyncBuffer) 
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: g.Handler()}
-	go srv.Serve(ln)
+	go serve(srv, ln)
 	x := &gw{t: t, gitlab: gitlab, addr: ln.Addr().String(), logs: logs, srv: srv, g: g}
 	t.Cleanup(x.stop)
 	return x
 }
+
+// serve serves srv on ln until srv is closed; Serve then returns
+// http.ErrServerClosed, and any other error shows as a failing request.
+func serve(srv *http.Server, ln net.Listener) { _ = srv.Serve(ln) }
 
 func (x *gw) url() string { return "http://" + x.addr }
 
@@ -177,7 +175,7 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	}
 	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ESRCH when it has ended
 		<-p.done
 	})
 	return p
@@ -200,19 +198,45 @@ func run(t *testing.T, env []string, args ...string) (string, int) {
 	return p.out.String(), code
 }
 
-// poll retries f until it returns nil or the deadline passes.
-func poll(t *testing.T, d time.Duration, what string, f func() error) {
+// eventually retries f until it returns nil. It is only for state another
+// process holds and announces nowhere (the gateway's view of an agent's
+// phase); everything a process prints is awaited with SyncBuffer.WaitFor.
+// The limit bounds a broken run, not a healthy one.
+func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		err := f()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
+			t.Fatalf("%s: not within %s: %v", what, limit, err)
 		}
-		time.Sleep(25 * time.Millisecond)
+		<-tick.C
+	}
+}
+
+// untilShown types cmd (with a marker echo after it) into a terminal
+// until the output of one run matches want: a resize reaches the
+// workspace on another stream than the keystrokes, so the first runs may
+// still see the old size. Each try waits for its own marker, not a time.
+func untilShown(t *testing.T, screen *testutil.SyncBuffer, typeLine func(string), cmd, want string) {
+	t.Helper()
+	re := regexp.MustCompile(want)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 1; ; i++ {
+		from := len(screen.String())
+		typeLine(fmt.Sprintf("%s; echo DONE$((%d+1000))", cmd, i))
+		out := screen.WaitFor(t, 20*time.Second, 1, fmt.Sprintf(`DONE%d\b`, i+1000))
+		if re.MatchString(out[from:]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q never showed %q:\n%s", cmd, want, out)
+		}
 	}
 }
 
@@ -250,7 +274,9 @@ func TestWorkspace(t *testing.T) {
 		t.Skip("python3 is needed for the workspace's HTTP server")
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from the workspace\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logs := &testutil.SyncBuffer{}
 	gl := fakeGitLab(t)
 	g := startGateway(t, gl, "", logs)
@@ -259,7 +285,7 @@ func TestWorkspace(t *testing.T) {
 		Version: plan.Version, Workspace: "demo", WorkingDir: dir, IdleTimeout: "0",
 		PostStart: []plan.Step{
 			{Commands: []plan.Command{{ID: "prep", CommandLine: "echo prepared > prep.txt"}}},
-			{Commands: []plan.Command{{ID: "web", CommandLine: fmt.Sprintf("exec python3 -m http.server %d --bind 127.0.0.1", httpPort), Background: true}}},
+			{Commands: []plan.Command{{ID: "web", CommandLine: fmt.Sprintf("exec python3 -u -m http.server %d --bind 127.0.0.1", httpPort), Background: true}}},
 		},
 		PreStop:   []plan.Step{{Commands: []plan.Command{{ID: "save", CommandLine: "echo stopped > prestop.txt"}}}},
 		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: httpPort, Protocol: "http", Exposure: "public"}},
@@ -270,7 +296,11 @@ func TestWorkspace(t *testing.T) {
 
 	var linkTokens []string // single-use sign-in links minted below; never logged
 	statusURL := g.url() + "/api/v1/workspaces/42/demo"
-	poll(t, 30*time.Second, "agent connected and postStart done", func() error {
+	// The agent says when it holds the gateway connection (the gateway
+	// registers it before it answers), python when it listens (-u: unbuffered).
+	ag.out.WaitFor(t, 30*time.Second, 1, `connected to gateway`)
+	ag.out.WaitFor(t, 30*time.Second, 1, `\[web\] Serving HTTP on 127\.0\.0\.1 port `)
+	eventually(t, 30*time.Second, "the gateway sees postStart done", func() error {
 		code, body := userGet(t, statusURL, "", aliceToken)
 		if code != 200 || !strings.Contains(body, `"phase":"running"`) {
 			return fmt.Errorf("%d %s", code, body)
@@ -300,44 +330,29 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer ptmx.Close()
-		defer cmd.Process.Kill()
-		var mu sync.Mutex
-		var screen bytes.Buffer
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := ptmx.Read(buf)
-				mu.Lock()
-				screen.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
-		seen := func(re string) func() error {
-			return func() error {
-				mu.Lock()
-				defer mu.Unlock()
-				if regexp.MustCompile(re).Match(screen.Bytes()) {
-					return nil
-				}
-				return fmt.Errorf("no %q in %q", re, screen.String())
+		defer func() { _ = cmd.Process.Kill() }() // fails when it has ended, as it should
+		screen := &testutil.SyncBuffer{}
+		go func() { _, _ = io.Copy(screen, ptmx) }() // ends with EIO when the shell exits
+		typeLine := func(l string) {
+			if _, err := io.WriteString(ptmx, l+"\r"); err != nil {
+				t.Fatalf("type %q: %v", l, err)
 			}
 		}
-		io.WriteString(ptmx, "stty size; tty; echo MARK$((40+2))\r")
-		poll(t, 10*time.Second, "remote stty size", seen(`33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`))
-		pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70})
-		poll(t, 5*time.Second, "resize", func() error {
-			io.WriteString(ptmx, "stty size\r")
-			time.Sleep(100 * time.Millisecond)
-			return seen(`20 70`)()
-		})
-		io.WriteString(ptmx, "exit 3\r")
+		typeLine("stty size; tty; echo MARK$((40+2))")
+		screen.WaitFor(t, 10*time.Second, 1, `33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`)
+		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70}); err != nil {
+			t.Fatal(err)
+		}
+		untilShown(t, screen, typeLine, "stty size", `20 70\r?\n`)
+		typeLine("exit 3")
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case err := <-done:
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("interactive shell did not end")
 		}
@@ -348,15 +363,8 @@ func TestWorkspace(t *testing.T) {
 
 	t.Run("port-forward", func(t *testing.T) {
 		pf := start(t, cli, "port-forward", "demo", fmt.Sprintf("0:%d", httpPort))
-		var local string
-		poll(t, 10*time.Second, "port-forward listening", func() error {
-			m := regexp.MustCompile(`Forwarding (127\.0\.0\.1:\d+) ->`).FindStringSubmatch(pf.out.String())
-			if m == nil {
-				return errors.New(pf.out.String())
-			}
-			local = m[1]
-			return nil
-		})
+		re := `Forwarding (127\.0\.0\.1:\d+) ->`
+		local := regexp.MustCompile(re).FindStringSubmatch(pf.out.WaitFor(t, 10*time.Second, 1, re))[1]
 		for range 3 { // several connections through one tunnel
 			code, body := userGet(t, "http://"+local+"/hello.txt", "", "")
 			if code != 200 || body != "hello from the workspace\n" {
@@ -368,7 +376,9 @@ func TestWorkspace(t *testing.T) {
 		if m := regexp.MustCompile(`(?m)^ws_gateway_port_data_connections_total (\d+)$`).FindStringSubmatch(metrics); m == nil || m[1] == "0" {
 			t.Errorf("port-forward used no port data connection: %v", m)
 		}
-		syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT)
+		if err := syscall.Kill(pf.cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
 		if c := pf.wait(t, 5*time.Second); c != 0 {
 			t.Fatalf("port-forward exit %d after SIGINT", c)
 		}
@@ -442,41 +452,14 @@ func TestWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.CloseNow()
-		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
+		term := openTerminal(t, ctx, c)
+		term.send(websocket.MessageText, `{"type":"resize","cols":77,"rows":22}`)
 		// The resize reaches the agent on the control stream, keystrokes on
-		// the data stream, so the first command may run before the resize:
-		// ask until the new size shows, then exit.
-		c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
-		var screen strings.Builder
-		exitSent := false
-		for {
-			typ, b, err := c.Read(ctx)
-			if err != nil {
-				t.Fatalf("terminal ended without exit message: %v; screen %q", err, screen.String())
-			}
-			if typ == websocket.MessageBinary {
-				screen.Write(b)
-				switch {
-				case exitSent:
-				case strings.Contains(screen.String(), "22 77"):
-					exitSent = true
-					c.Write(ctx, websocket.MessageBinary, []byte("exit 5\r"))
-				case strings.Count(screen.String(), "\n") < 50 && strings.ContainsAny(lastRune(strings.TrimSpace(screen.String())), "$#>"):
-					// back at a prompt with the old size: ask again
-					c.Write(ctx, websocket.MessageBinary, []byte("stty size\r"))
-				}
-				continue
-			}
-			var m gateway.TerminalMessage
-			json.Unmarshal(b, &m)
-			if m.Type != "exit" || m.Code == nil || *m.Code != 5 {
-				t.Fatalf("control message %s, want exit 5", b)
-			}
-			break
-		}
-		if !strings.Contains(screen.String(), "22 77") {
-			t.Fatalf("terminal output %q lacks resized size 22 77", screen.String())
+		// the data stream, so the first command may run before the resize.
+		untilShown(t, term.screen, func(l string) { term.send(websocket.MessageBinary, l+"\r") }, "stty size", `22 77\r?\n`)
+		term.send(websocket.MessageBinary, "exit 5\r")
+		if m := term.last(t); m != `{"type":"exit","code":5}` {
+			t.Fatalf("last control message %q, want exit 5; screen %q", m, term.screen.String())
 		}
 	})
 
@@ -505,8 +488,11 @@ func TestWorkspace(t *testing.T) {
 			t.Fatal(err)
 		}
 		var link struct{ URL string }
-		json.NewDecoder(resp.Body).Decode(&link)
+		err = json.NewDecoder(resp.Body).Decode(&link)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("POST /api/v1/links: %v", err)
+		}
 		if resp.StatusCode != 200 || !strings.HasPrefix(link.URL, g.url()+"/signin/link/") {
 			t.Fatalf("POST /api/v1/links = %d %q", resp.StatusCode, link.URL)
 		}
@@ -541,55 +527,14 @@ func TestWorkspace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.CloseNow()
-		var screen strings.Builder
-		var exit string
-		done := make(chan struct{})
-		var mu sync.Mutex
-		go func() {
-			defer close(done)
-			for {
-				typ, b, err := c.Read(ctx)
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				if typ == websocket.MessageBinary {
-					screen.Write(b)
-				} else {
-					exit = string(b)
-				}
-				mu.Unlock()
-			}
-		}()
-		seen := func(re string) func() error {
-			return func() error {
-				mu.Lock()
-				defer mu.Unlock()
-				if regexp.MustCompile(re).MatchString(screen.String()) {
-					return nil
-				}
-				return fmt.Errorf("no %q in %q", re, screen.String())
-			}
-		}
-		c.Write(ctx, websocket.MessageBinary, []byte("echo hello-from-web\n"))
-		poll(t, 10*time.Second, "echo on the web terminal", seen(`(?m)(^|\r)hello-from-web\r?\n`))
-		c.Write(ctx, websocket.MessageText, []byte(`{"type":"resize","cols":77,"rows":22}`))
-		poll(t, 10*time.Second, "stty size after resize", func() error {
-			c.Write(ctx, websocket.MessageBinary, []byte("echo SIZE:$(stty size)\n"))
-			time.Sleep(50 * time.Millisecond) // between retries of the command, not a wait for a result
-			return seen(`SIZE:22 77`)()
-		})
-		c.Write(ctx, websocket.MessageBinary, []byte("exit 3\n"))
-		select {
-		case <-done:
-		case <-ctx.Done():
-			t.Fatal("web terminal did not end after exit 3")
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if exit != `{"type":"exit","code":3}` {
-			t.Fatalf("last control message %q, want exit code 3; screen %q", exit, screen.String())
+		term := openTerminal(t, ctx, c)
+		term.send(websocket.MessageBinary, "echo hello-from-web\n")
+		term.screen.WaitFor(t, 10*time.Second, 1, `(?m)(^|\r)hello-from-web\r?\n`)
+		term.send(websocket.MessageText, `{"type":"resize","cols":77,"rows":22}`)
+		untilShown(t, term.screen, func(l string) { term.send(websocket.MessageBinary, l+"\n") }, "echo SIZE:$(stty size)", `SIZE:22 77`)
+		term.send(websocket.MessageBinary, "exit 3\n")
+		if m := term.last(t); m != `{"type":"exit","code":3}` {
+			t.Fatalf("last control message %q, want exit code 3; screen %q", m, term.screen.String())
 		}
 	})
 
@@ -603,22 +548,26 @@ func TestWorkspace(t *testing.T) {
 	})
 
 	t.Run("gateway restart", func(t *testing.T) {
+		connects := strings.Count(ag.out.String(), "connected to gateway")
 		g.stop()
-		g2 := startGateway(t, gl, g.addr, logs)
 		start := time.Now()
-		poll(t, 5*time.Second, "shell after gateway restart", func() error {
-			out, code := run(t, cli, "shell", "demo", "--", "echo", "back")
-			if code != 0 || !strings.Contains(out, "back") {
-				return fmt.Errorf("%d %q", code, out)
-			}
-			return nil
-		})
+		g2 := startGateway(t, gl, g.addr, logs)
+		ag.out.WaitFor(t, 30*time.Second, connects+1, `connected to gateway`)
+		if out, code := run(t, cli, "shell", "demo", "--", "echo", "back"); code != 0 || !strings.Contains(out, "back") {
+			t.Fatalf("ws shell after the gateway restarted = %d %q", code, out)
+		}
 		t.Logf("new shell %s after the gateway restarted", time.Since(start).Round(time.Millisecond))
+		// The agent's Hello carries its phase to the new gateway.
+		if code, body := userGet(t, statusURL, "", aliceToken); code != 200 || !strings.Contains(body, `"phase":"running"`) {
+			t.Errorf("status after the gateway restarted = %d %s", code, body)
+		}
 		g = g2
 	})
 
 	t.Run("SIGTERM runs preStop", func(t *testing.T) {
-		syscall.Kill(ag.cmd.Process.Pid, syscall.SIGTERM)
+		if err := syscall.Kill(ag.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
 		if c := ag.wait(t, 10*time.Second); c != 0 {
 			t.Fatalf("agent exit %d after SIGTERM\n%s", c, ag.out.String())
 		}
@@ -684,11 +633,52 @@ func TestPostStopHook(t *testing.T) {
 	}
 }
 
-// lastRune returns the last character of s, or "".
-func lastRune(s string) string {
-	if s == "" {
+// terminal is a terminal WebSocket (the gateway's, or the web page's):
+// output collects in screen, and the socket's last control message arrives
+// on ended when the socket closes.
+type terminal struct {
+	ctx    context.Context
+	t      *testing.T
+	c      *websocket.Conn
+	screen *testutil.SyncBuffer
+	ended  chan string
+}
+
+func openTerminal(t *testing.T, ctx context.Context, c *websocket.Conn) *terminal {
+	term := &terminal{ctx: ctx, t: t, c: c, screen: &testutil.SyncBuffer{}, ended: make(chan string, 1)}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	go func() {
+		last := ""
+		for {
+			typ, b, err := c.Read(ctx)
+			if err != nil {
+				term.ended <- last
+				return
+			}
+			if typ == websocket.MessageBinary {
+				_, _ = term.screen.Write(b)
+			} else {
+				last = string(b)
+			}
+		}
+	}()
+	return term
+}
+
+func (term *terminal) send(typ websocket.MessageType, s string) {
+	if err := term.c.Write(term.ctx, typ, []byte(s)); err != nil {
+		term.t.Fatalf("write to the terminal: %v", err)
+	}
+}
+
+// last waits for the socket to end and returns its last control message.
+func (term *terminal) last(t *testing.T) string {
+	t.Helper()
+	select {
+	case m := <-term.ended:
+		return m
+	case <-term.ctx.Done():
+		t.Fatalf("the terminal did not end; screen %q", term.screen.String())
 		return ""
 	}
-	r := []rune(s)
-	return string(r[len(r)-1])
 }

@@ -1,10 +1,13 @@
 // Package fakegitlab is an in-process GitLab REST API for tests: a registry
 // of stubs matched by method, path and query that asserts request bodies,
 // counts calls, and reports unmatched requests and unused stubs (Verify).
+// It serves over loopback TCP (Server.URL) or, for counting round trips
+// exactly, through an in-memory transport in rounds (Server.InRounds).
 package fakegitlab
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +16,10 @@ import (
 	"net/url"
 	"path"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -40,6 +43,9 @@ type Request struct {
 	Header http.Header
 	Start  time.Time
 	End    time.Time
+	// Round is the round the request was answered in under InRounds
+	// (1-based); 0 outside InRounds.
+	Round int
 }
 
 // JSON decodes the request body.
@@ -90,13 +96,22 @@ type Stub struct {
 // Server is the fake GitLab.
 type Server struct {
 	*httptest.Server
-	// Latency is added to every request (benchmarks, round-trip counts).
+	// Latency delays every answer served over TCP: a simulated network for
+	// benchmarks that measure time. Tests count round trips with InRounds,
+	// which does not depend on time at all.
 	Latency time.Duration
 
 	mu       sync.Mutex
 	stubs    []*Stub
 	requests []*Request
 	problems []string
+	rounds   *rounds // set while InRounds runs
+}
+
+// rounds is the state of an InRounds run.
+type rounds struct {
+	held    []chan int    // one per request waiting for its round
+	arrived chan struct{} // a request was held (capacity 1)
 }
 
 // New starts a fake GitLab; Close it when done.
@@ -171,25 +186,109 @@ func (s *Server) Verify(t testing.TB) {
 	}
 }
 
-// Rounds returns the number of sequential round-trips among reqs: the
-// longest chain of requests each of which started after the previous one
-// ended. Requests sent in parallel overlap and count once (with Latency
-// set, so that they do overlap).
+// Rounds returns the number of sequential round trips reqs took: the
+// highest Round among them (see InRounds).
 func Rounds(reqs []*Request) int {
-	rs := append([]*Request(nil), reqs...)
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Start.Before(rs[j].Start) })
-	chain := make([]int, len(rs))
-	best := 0
-	for i, r := range rs {
-		chain[i] = 1
-		for j := 0; j < i; j++ {
-			if !rs[j].End.After(r.Start) && chain[j]+1 > chain[i] {
-				chain[i] = chain[j] + 1
-			}
-		}
-		best = max(best, chain[i])
+	n := 0
+	for _, r := range reqs {
+		n = max(n, r.Round)
 	}
-	return best
+	return n
+}
+
+// Transport returns an http.RoundTripper that serves requests from s's
+// stubs in this process, without a socket. Under InRounds each request
+// waits for its round.
+func (s *Server) Transport() http.RoundTripper { return transport{s} }
+
+type transport struct{ s *Server }
+
+func (t transport) RoundTrip(hr *http.Request) (*http.Response, error) {
+	round, err := t.s.waitRound(hr.Context())
+	if err != nil {
+		if hr.Body != nil {
+			hr.Body.Close()
+		}
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	t.s.handle(rec, hr, time.Now(), round)
+	resp := rec.Result()
+	resp.Request = hr
+	return resp, nil
+}
+
+// InRounds runs fn in a synctest bubble and answers the requests fn sends
+// through s.Transport in rounds: a request is held until every goroutine
+// in the bubble is blocked — the client has sent everything it sends
+// before it needs an answer — and then all held requests are answered
+// together. Each request records its round, so [Rounds] is the length of
+// the longest chain of requests that waited for each other: exact, whatever
+// the load on the machine. fn must create its client inside (synctest
+// bubbles own the channels and timers made in them); time in the bubble
+// is synctest's fake clock.
+func (s *Server) InRounds(t *testing.T, fn func(t *testing.T)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		st := &rounds{arrived: make(chan struct{}, 1)}
+		s.mu.Lock()
+		s.rounds = st
+		s.mu.Unlock()
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			n := 0
+			for {
+				synctest.Wait() // everything else is blocked
+				s.mu.Lock()
+				held := st.held
+				st.held = nil
+				s.mu.Unlock()
+				if len(held) > 0 {
+					n++
+					for _, c := range held {
+						c <- n
+					}
+					continue
+				}
+				select { // fn waits on something else (a timer): let it run
+				case <-done:
+					return
+				case <-st.arrived:
+				}
+			}
+		}()
+		fn(t)
+		close(done)
+		<-stopped
+		s.mu.Lock()
+		s.rounds = nil
+		s.mu.Unlock()
+	})
+}
+
+// waitRound holds a request until its round under InRounds; it returns 0
+// at once otherwise.
+func (s *Server) waitRound(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	st := s.rounds
+	if st == nil {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	c := make(chan int, 1)
+	st.held = append(st.held, c)
+	s.mu.Unlock()
+	select {
+	case st.arrived <- struct{}{}:
+	default:
+	}
+	select {
+	case n := <-c:
+		return n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
 }
 
 // Until returns the requests received before (and including) the first
@@ -205,12 +304,27 @@ func Until(reqs []*Request, method, suffix string) []*Request {
 
 func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 	start := time.Now()
-	body, _ := io.ReadAll(hr.Body)
-	req := &Request{Method: hr.Method, Path: hr.URL.Path, Raw: hr.URL.EscapedPath(), Query: hr.URL.Query(),
-		Body: body, Header: hr.Header.Clone(), Start: start}
 	if s.Latency > 0 {
-		time.Sleep(s.Latency)
+		t := time.NewTimer(s.Latency) // a simulated network, not a wait for anything
+		select {
+		case <-t.C:
+		case <-hr.Context().Done():
+			t.Stop()
+			return
+		}
 	}
+	s.handle(w, hr, start, 0)
+}
+
+// handle records hr and answers it from the stubs.
+func (s *Server) handle(w http.ResponseWriter, hr *http.Request, start time.Time, round int) {
+	var body []byte
+	if hr.Body != nil {
+		body, _ = io.ReadAll(hr.Body)
+		hr.Body.Close()
+	}
+	req := &Request{Method: hr.Method, Path: hr.URL.Path, Raw: hr.URL.EscapedPath(), Query: hr.URL.Query(),
+		Body: body, Header: hr.Header.Clone(), Start: start, Round: round}
 	s.mu.Lock()
 	s.requests = append(s.requests, req)
 	reply := s.match(req)
@@ -240,7 +354,7 @@ func (s *Server) serve(w http.ResponseWriter, hr *http.Request) {
 	s.mu.Unlock()
 	w.WriteHeader(reply.Status)
 	if hr.Method != http.MethodHead {
-		w.Write(out)
+		_, _ = w.Write(out) // the client went away: there is no one to tell
 	}
 }
 
