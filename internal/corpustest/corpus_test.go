@@ -1,7 +1,6 @@
 package corpustest
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,13 +26,13 @@ const (
 
 // compile runs pipeline.CompileFile on one corpus file and turns a panic
 // into an error, so one bad file names itself instead of killing the run.
-func compile(dir, name string) (res *pipeline.Result, err error) {
+func compile(dir, name string, opts compiler.Options) (res *pipeline.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
 		}
 	}()
-	return pipeline.CompileFile(dir, name, compiler.Options{})
+	return pipeline.CompileFile(dir, name, opts)
 }
 
 func corpusFiles(t *testing.T, dir string) []string {
@@ -86,13 +85,6 @@ func documentedCodes(t *testing.T) map[string]bool {
 	return codes
 }
 
-func skipIfNotImplemented(t *testing.T, err error) {
-	t.Helper()
-	if errors.Is(err, pipeline.ErrNotImplemented) {
-		t.Skip("pipeline.CompileFile is not implemented yet")
-	}
-}
-
 // tally counts files per outcome.
 type tally map[string]int
 
@@ -137,15 +129,12 @@ func TestCorpus(t *testing.T) {
 	if len(valid) < 250 || len(invalid) < 100 {
 		t.Fatalf("corpus has %d valid and %d invalid devfiles, want about 286 and 107", len(valid), len(invalid))
 	}
-	if _, err := pipeline.CompileFile(validDir, valid[0], compiler.Options{}); err != nil {
-		skipIfNotImplemented(t, err)
-	}
 	documented := documentedCodes(t)
 
 	var compiled, withWarnings, refused int
 	refusedBy, warnedBy, rejectedBy := tally{}, tally{}, tally{}
 	for _, name := range valid {
-		res, err := compile(validDir, name)
+		res, err := compile(validDir, name, compiler.Options{})
 		if err != nil {
 			t.Errorf("valid/%s: CompileFile error: %v", name, err)
 			continue
@@ -180,7 +169,7 @@ func TestCorpus(t *testing.T) {
 	}
 
 	for _, name := range invalid {
-		res, err := compile(invalidDir, name)
+		res, err := compile(invalidDir, name, compiler.Options{})
 		if err != nil {
 			t.Errorf("invalid/%s: CompileFile error: %v", name, err)
 			continue
