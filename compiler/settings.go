@@ -46,6 +46,11 @@ type settings struct {
 	builderImage string
 }
 
+// maxTimeoutMin is GitLab's longest job timeout, Project::MAX_BUILD_TIMEOUT
+// (1.month = 2,629,746 s, checked by lib/gitlab/ci/config/entry/timeout.rb),
+// in whole minutes.
+const maxTimeoutMin = 2629746 / 60
+
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 func (c *compiler) settings() settings {
@@ -118,11 +123,15 @@ func (c *compiler) settings() settings {
 
 	// Timeouts.
 	t, tPath := str(c.opts.Timeout, AttrTimeout, DefaultTimeout)
-	if m, err := parseMinutes(t); err != nil || m < 10 {
-		if err == nil {
+	if m, err := parseMinutes(t); err != nil || m < 10 || m > maxTimeoutMin {
+		switch {
+		case err != nil:
+		case m < 10:
 			err = fmt.Errorf("below GitLab's minimum of 10 minutes")
+		default:
+			err = fmt.Errorf("over GitLab's maximum of one month")
 		}
-		c.errorf(tPath, "invalid-timeout", `write a duration such as "4h" or "90m" (at least 10m)`, "timeout %q: %v", t, err)
+		c.errorf(tPath, "invalid-timeout", `write a duration such as "4h" or "90m" (at least 10m, at most 30 days)`, "timeout %q: %v", t, err)
 		s.timeoutMin = 120
 	} else {
 		s.timeoutMin = m
