@@ -8,6 +8,7 @@ import (
 
 	"github.com/ws-dev/ws/ci"
 	"github.com/ws-dev/ws/diag"
+	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/schema"
 )
@@ -16,7 +17,7 @@ import (
 const (
 	StagePrepare   = "prepare"
 	StageWorkspace = "workspace"
-	JobWorkspace   = "workspace"
+	JobWorkspace   = names.WorkspaceJob
 	JobStop        = "ws-stop"
 	JobAgent       = "ws-agent"
 	// AgentDir is where the artifact mode puts ws, relative to the project.

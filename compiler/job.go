@@ -8,6 +8,7 @@ import (
 	v1 "github.com/devfile/api/v2/pkg/apis/workspaces/v1alpha2"
 
 	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/plan"
 )
 
@@ -39,7 +40,7 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 		Tags:          c.set.tags,
 		Timeout:       gitlabDuration(c.set.timeoutMin),
 		Interruptible: bp(false),
-		ResourceGroup: "ws/" + c.set.name,
+		ResourceGroup: names.Branch(c.set.name),
 		Environment: &ci.Environment{
 			Name:       "workspaces/" + c.set.name,
 			Action:     "start",

@@ -2,6 +2,7 @@ package cischema
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -90,7 +91,7 @@ func Rules(doc any) []Violation {
 			for i, s := range svcs {
 				sm, _ := s.(map[string]any)
 				vars, _ := sm["variables"].(map[string]any)
-				for _, k := range sortedKeys(vars) {
+				for _, k := range slices.Sorted(maps.Keys(vars)) {
 					if !isScalar(vars[k]) {
 						add(fmt.Sprintf("%s/services/%d/variables/%s", p, i, escape(k)), "service variable %s must be a string (entry/service.rb, entry/variable.rb)", k)
 					}
@@ -221,15 +222,6 @@ func isScalar(v any) bool {
 		return true
 	}
 	return false
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func escape(t string) string {
