@@ -117,9 +117,11 @@ type Cache struct {
 
 // Artifacts is the artifacts keyword.
 type Artifacts struct {
-	Paths    []string `yaml:"paths"`
-	ExpireIn string   `yaml:"expire_in,omitempty"`
-	When     string   `yaml:"when,omitempty"`
+	Paths []string `yaml:"paths,omitempty"`
+	// Untracked adds the files git does not track (new and ignored ones).
+	Untracked bool   `yaml:"untracked,omitempty"`
+	ExpireIn  string `yaml:"expire_in,omitempty"`
+	When      string `yaml:"when,omitempty"`
 }
 
 // Variable is one job, service or global variable. Literal variables (user
@@ -145,6 +147,25 @@ func (vs *Variables) Set(v Variable) {
 		}
 	}
 	*vs = append(*vs, v)
+}
+
+// Merge sets every variable of add in order, as repeated [Variables.Set]
+// calls would, in time linear in the two lengths.
+func (vs *Variables) Merge(add Variables) {
+	at := make(map[string]int, len(*vs)+len(add))
+	for i, v := range *vs {
+		if _, dup := at[v.Name]; !dup {
+			at[v.Name] = i
+		}
+	}
+	for _, v := range add {
+		if i, ok := at[v.Name]; ok {
+			(*vs)[i] = v
+			continue
+		}
+		at[v.Name] = len(*vs)
+		*vs = append(*vs, v)
+	}
 }
 
 // Get returns the variable called name.

@@ -24,6 +24,9 @@ const (
 	AttrAgentImage   = "ws/agent-image"
 	AttrBuilderImage = "ws/builder-image"
 	AttrName         = "ws/name"
+	// AttrDefaultImage is the image of the workspace when the devfile has
+	// no container component.
+	AttrDefaultImage = "ws/default-image"
 	// AttrBackground on a command marks it as started and not waited for.
 	AttrBackground = "ws/background"
 	// AttrMain on a container component selects the main container (like gl/inject-editor).
@@ -32,7 +35,7 @@ const (
 	AttrInjectEditor = "gl/inject-editor"
 )
 
-var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName}
+var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName, AttrDefaultImage}
 
 // settings are the resolved values of one compilation.
 type settings struct {
@@ -44,6 +47,7 @@ type settings struct {
 	agentSource  string
 	agentImage   string
 	builderImage string
+	defaultImage string
 }
 
 // maxTimeoutMin is GitLab's longest job timeout, Project::MAX_BUILD_TIMEOUT
@@ -163,6 +167,7 @@ func (c *compiler) settings() settings {
 	s.agentSource = src
 	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, DefaultAgentImage)
 	s.builderImage, _ = str(c.opts.BuilderImage, AttrBuilderImage, DefaultBuilderImage)
+	s.defaultImage, _ = str(c.opts.DefaultImage, AttrDefaultImage, DefaultDevImage)
 	return s
 }
 

@@ -1,6 +1,7 @@
 package corpustest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/devfile/api/v2/pkg/validation"
+	"github.com/devfile/library/v2/pkg/devfile/parser"
+	"github.com/devfile/library/v2/pkg/devfile/validate"
+	"github.com/hashicorp/go-multierror"
 
 	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/diag"
@@ -269,4 +275,77 @@ func checkSection(t *testing.T, body string) {
 	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// libraryAccepts reports whether the devfile library itself accepts a
+// devfile, offline: parser.ParseDevfile (flattening local parents, no
+// Kubernetes URIs, no Git downloads) and validate.ValidateDevfileData, with
+// the API's MissingDefaultCmdWarning counting as acceptance (odo and Che
+// go on with a warning).
+func libraryAccepts(path string) (bool, error) {
+	yes, no := true, false
+	d, err := parser.ParseDevfile(parser.ParserArgs{Path: path, FlattenedDevfile: &yes,
+		ConvertKubernetesContentInUri: &no, DownloadGitResources: &no, SetBooleanDefaults: &no})
+	if err != nil {
+		return false, err
+	}
+	err = validate.ValidateDevfileData(d.Data)
+	var me *multierror.Error
+	if errors.As(err, &me) {
+		for _, e := range me.WrappedErrors() {
+			var inner *multierror.Error
+			if errors.As(e, &inner) {
+				for _, e2 := range inner.WrappedErrors() {
+					if !isMissingDefault(e2) {
+						return false, e2
+					}
+				}
+				continue
+			}
+			if !isMissingDefault(e) {
+				return false, e
+			}
+		}
+		return true, nil
+	}
+	return err == nil || isMissingDefault(err), err
+}
+
+func isMissingDefault(err error) bool {
+	var w *validation.MissingDefaultCmdWarning
+	return errors.As(err, &w)
+}
+
+// TestLibraryAcceptedCompiles: every corpus devfile the devfile library
+// accepts (or accepts with a warning) compiles, offline; only a devfile
+// whose parent needs the network (or a cluster) may be refused, with its
+// clear diagnostic.
+func TestLibraryAcceptedCompiles(t *testing.T) {
+	dir := filepath.Join(testutil.SharedDir(t), "corpus", "devfiles", "valid")
+	networkOnly := map[string]bool{"network-required": true, "parent-kubernetes": true}
+	// The oracle must say yes to a devfile the library accepts with only
+	// MissingDefaultCmdWarning, and no to one it refuses.
+	if ok, err := libraryAccepts(filepath.Join(dir, "odo__tests__examples__source__devfiles__nodejs__devfile-with-no-default.yaml")); !ok {
+		t.Fatalf("libraryAccepts(devfile-with-no-default) = false (%v), want true", err)
+	}
+	if ok, _ := libraryAccepts(filepath.Join(dir, "odo__tests__examples__source__devfiles__nodejs__devfile-with-preStart.yaml")); ok {
+		t.Fatalf("libraryAccepts(devfile-with-preStart) = true, want false: the library refuses exec commands in preStart")
+	}
+	checked := 0
+	for _, name := range corpusFiles(t, dir) {
+		res, err := compile(dir, name, compiler.Options{})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		codes := errorCodes(res.Diags)
+		if len(codes) == 0 || networkOnly[codes[0]] && len(codes) == 1 {
+			continue
+		}
+		checked++
+		if ok, _ := libraryAccepts(filepath.Join(dir, name)); ok {
+			t.Errorf("valid/%s: the devfile library accepts it, but ws refuses it:\n%s", name, text(res.Diags))
+		}
+	}
+	t.Logf("%d refused devfiles checked against the library", checked)
 }
