@@ -35,7 +35,10 @@ var nonJobKeys = []string{"stages", "workflow", "variables", "default", "include
 	"before_script", "after_script", "spec", "types", "pages"}
 
 // Rules returns the violations of GitLab's non-schema rules in a document
-// decoded by [Decode]. It assumes the document passed the schema.
+// decoded by [Decode]. It assumes the document passed the schema. The
+// rules across jobs (stages exist, needs and on_stop name jobs of the
+// file) apply only to a whole pipeline, which ws's always declares its
+// stages; a fragment meant for include: (templates/) has no stages key.
 func Rules(doc any) []Violation {
 	root, _ := doc.(map[string]any)
 	var out []Violation
@@ -43,6 +46,7 @@ func Rules(doc any) []Violation {
 		out = append(out, Violation{Pointer: ptr, Message: fmt.Sprintf(format, args...)})
 	}
 	stages := []string{".pre", "build", "test", "deploy", ".post"} // entry/stages.rb default
+	_, whole := root["stages"]
 	if s, ok := root["stages"].([]any); ok {
 		stages = []string{".pre"}
 		for _, v := range s {
@@ -74,7 +78,7 @@ func Rules(doc any) []Violation {
 			add(p, "job name is longer than %d characters (entry/processable.rb)", maxNameLength)
 		}
 		// yaml_processor.rb validate_job_stage!
-		if !slices.Contains(stages, stageOf(job)) {
+		if whole && !slices.Contains(stages, stageOf(job)) {
 			add(p+"/stage", "chosen stage %s does not exist (yaml_processor.rb)", stageOf(job))
 		}
 		// entry/timeout.rb: duration with limit Project::MAX_BUILD_TIMEOUT.
@@ -99,11 +103,14 @@ func Rules(doc any) []Violation {
 			}
 		}
 		if env, ok := job["environment"].(map[string]any); ok {
-			envRules(p+"/environment", env, jobs, add)
+			envRules(p+"/environment", env, whole, jobs, add)
 		}
 		// yaml_processor.rb validate_job_dependency!: needs and
 		// dependencies name jobs of the current or an earlier stage.
 		for _, dep := range deps(job) {
+			if !whole {
+				break
+			}
 			d, ok := jobs[dep.name]
 			switch {
 			case !ok:
@@ -125,7 +132,7 @@ func Rules(doc any) []Violation {
 
 // envRules follows entry/environment.rb and yaml_processor.rb
 // validate_on_stop_job!.
-func envRules(p string, env map[string]any, jobs map[string]map[string]any, add func(string, string, ...any)) {
+func envRules(p string, env map[string]any, whole bool, jobs map[string]map[string]any, add func(string, string, ...any)) {
 	name, _ := env["name"].(string)
 	if !environmentNameRE.MatchString(name) || len(name) > maxNameLength {
 		add(p+"/name", "environment name %q has characters GitLab does not allow (Gitlab::Regex.environment_name_regex)", name)
@@ -142,7 +149,7 @@ func envRules(p string, env map[string]any, jobs map[string]map[string]any, add 
 		}
 	}
 	stop, ok := env["on_stop"].(string)
-	if !ok {
+	if !ok || !whole {
 		return
 	}
 	sj, ok := jobs[stop]
