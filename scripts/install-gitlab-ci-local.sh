@@ -8,12 +8,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=internal/testutil/gitlabcilocal
 
-if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
-	echo "install-gitlab-ci-local: apt-get install nodejs npm"
+missing=()
+{ command -v npm && command -v node; } >/dev/null 2>&1 || missing+=(nodejs npm)
+# Running a job (not just --list) copies the checkout with rsync.
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "install-gitlab-ci-local: apt-get install ${missing[*]}"
 	sudo=()
 	if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
 	"${sudo[@]}" apt-get update -q
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q nodejs npm
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "${missing[@]}"
 fi
 command -v git >/dev/null 2>&1 || { echo "install-gitlab-ci-local: git is needed (gitlab-ci-local reads the repository)" >&2; exit 1; }
 

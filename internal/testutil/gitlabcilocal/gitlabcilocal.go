@@ -86,8 +86,9 @@ func Repo(dir string) error {
 
 // Command returns gitlab-ci-local with args, run in dir (a directory holding
 // .gitlab-ci.yml inside a [Repo]) with HOME set to home, so that no
-// variables file of the user's leaks in. For example, to run one job of a
-// compiled pipeline on this machine:
+// variables file of the user's leaks in. For example, to run the workspace
+// job of a pipeline compiled with --agent-source local on this machine
+// (ws on PATH; gitlab-ci-local copies the checkout with rsync):
 //
 //	Command(ctx, bin, dir, home, "--force-shell-executor", "workspace")
 func Command(ctx context.Context, bin, dir, home string, args ...string) *exec.Cmd {
