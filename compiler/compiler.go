@@ -84,12 +84,7 @@ func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.L
 	if c.diags.HasErrors() {
 		return nil, nil, c.diags.Sorted()
 	}
-	enc, err := p.Encode()
-	if err != nil {
-		c.errorf("", "internal", "", "encode plan: %v", err)
-		return nil, nil, c.diags.Sorted()
-	}
-	job.Variables = append(ci.Variables{{Name: plan.EnvVar, Value: enc, Literal: true}}, job.Variables...)
+	job.Variables = append(ci.Variables{{Name: plan.EnvVar, Value: p.JSON(), Literal: true}}, job.Variables...)
 
 	pl := &ci.Pipeline{
 		Source: df.File,
