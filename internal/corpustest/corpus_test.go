@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/devfile/api/v2/pkg/validation"
@@ -40,6 +41,31 @@ func compile(dir, name string, opts compiler.Options) (res *pipeline.Result, err
 	}()
 	return pipeline.CompileFile(dir, name, opts)
 }
+
+// compiledDefault compiles a corpus file with default options once per
+// test binary: three tests read the same results, and the corpus is most
+// of this package's time.
+func compiledDefault(dir, name string) (*pipeline.Result, error) {
+	key := filepath.Join(dir, name)
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if r, ok := cache[key]; ok {
+		return r.res, r.err
+	}
+	res, err := compile(dir, name, compiler.Options{})
+	cache[key] = cached{res, err}
+	return res, err
+}
+
+type cached struct {
+	res *pipeline.Result
+	err error
+}
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[string]cached{}
+)
 
 func corpusFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -140,7 +166,7 @@ func TestCorpus(t *testing.T) {
 	var compiled, withWarnings, refused int
 	refusedBy, warnedBy, rejectedBy := tally{}, tally{}, tally{}
 	for _, name := range valid {
-		res, err := compile(validDir, name, compiler.Options{})
+		res, err := compiledDefault(validDir, name)
 		if err != nil {
 			t.Errorf("valid/%s: CompileFile error: %v", name, err)
 			continue
@@ -335,7 +361,7 @@ func TestLibraryAcceptedCompiles(t *testing.T) {
 	}
 	checked := 0
 	for _, name := range corpusFiles(t, dir) {
-		res, err := compile(dir, name, compiler.Options{})
+		res, err := compiledDefault(dir, name)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue

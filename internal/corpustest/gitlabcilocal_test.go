@@ -39,7 +39,7 @@ func TestGitLabCILocalAcceptsEverything(t *testing.T) {
 	// Default options; the other job shapes (service delivery, a gateway's
 	// environment url, local agents, tags) are in the golden outputs below.
 	for _, name := range corpusFiles(t, validDir) {
-		res, err := compile(validDir, name, compiler.Options{})
+		res, err := compiledDefault(validDir, name)
 		add("valid/"+name, res, err)
 	}
 	root := testutil.RepoRoot()
