@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench bench-tunnel lint clean browser-deps web web-check test-browser test-browser-or-skip
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -17,6 +17,7 @@ demo: build ## start examples/hello on this machine (ws up --local), run a comma
 test: ## run every test (CI runs this)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
+	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
 	$(TESTENV) $(GO) test -count=1 ./...
 	# The concurrent parts again under the race detector.
 	$(TESTENV) $(GO) test -race -count=1 ./tunnel/... ./gateway/... ./agent/... ./internal/e2e/... ./local/... ./webui/... ./gitlab/... ./cmd/...
@@ -61,6 +62,18 @@ test-browser-or-skip: ## test-browser when chromium and npm are here or CI is se
 		$(MAKE) --no-print-directory test-browser; \
 	else \
 		echo "test-browser: SKIP: chromium or npm not found and CI is not set (make test-browser installs them)"; \
+	fi
+
+# gitlab-ci-local (npm, pinned by internal/testutil/gitlabcilocal/package-lock.json) judges every
+# generated pipeline in internal/corpustest; tests skip without it unless CI is set.
+gitlab-ci-local: ## install gitlab-ci-local for the tests (and Node.js/npm with apt when missing)
+	bash scripts/install-gitlab-ci-local.sh
+
+gitlab-ci-local-or-skip: ## gitlab-ci-local when npm is here or CI is set; otherwise say why not
+	@if [ -n "$$CI" ] || command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory gitlab-ci-local; \
+	else \
+		echo "gitlab-ci-local: SKIP: npm not found and CI is not set (make gitlab-ci-local installs it); its tests will skip"; \
 	fi
 
 clean:

@@ -15,14 +15,23 @@ func Header(source string) string {
 
 // Encode writes p as YAML with a 2-space indent, preceded by the generated
 // header. It is the only YAML writer of ws; equal pipelines give equal bytes.
+//
+// Each top-level entry is encoded straight into the output as a mapping of
+// one key, the entries one after the other; the result is one mapping.
+// (yaml.Node.Encode would emit each value as text and parse it back, which
+// cost half of a large compile.)
 func Encode(p *Pipeline) ([]byte, error) {
-	root := &yaml.Node{Kind: yaml.MappingNode}
+	var buf bytes.Buffer
+	buf.WriteString(Header(oneLine(p.Source)))
 	add := func(key string, v any) error {
-		var n yaml.Node
-		if err := n.Encode(v); err != nil {
+		enc := yaml.NewEncoder(&buf)
+		enc.SetIndent(2)
+		if err := enc.Encode(map[string]any{key: v}); err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
 		}
-		root.Content = append(root.Content, str(key), &n)
+		if err := enc.Close(); err != nil {
+			return fmt.Errorf("encode %s: %w", key, err)
+		}
 		return nil
 	}
 	if len(p.Stages) > 0 {
@@ -44,16 +53,6 @@ func Encode(p *Pipeline) ([]byte, error) {
 		if err := add(j.Name, j); err != nil {
 			return nil, err
 		}
-	}
-	var buf bytes.Buffer
-	buf.WriteString(Header(oneLine(p.Source)))
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(root); err != nil {
-		return nil, fmt.Errorf("encode pipeline: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("encode pipeline: %w", err)
 	}
 	return buf.Bytes(), nil
 }

@@ -96,3 +96,35 @@ func TestEncodeDuplicateJob(t *testing.T) {
 		t.Fatal("Encode with duplicate job names: want error")
 	}
 }
+
+// TestServiceVariablesPlain: GitLab refuses {value, expand} under
+// services[].variables (gitlab-org/gitlab lib/gitlab/ci/config/entry/service.rb
+// declares its variables without allowed_value_data, so variable.rb's
+// ComplexVariable says "must be a string"); a literal service value is a
+// plain string whose "$" are doubled, which the runner's expansion turns back
+// into one "$" (gitlab-runner common/variables.go, helpers/shell/legacy_expand.go).
+func TestServiceVariablesPlain(t *testing.T) {
+	p := &Pipeline{Source: "d", Jobs: []Job{{Name: "j", Script: []string{"true"}, Services: []Service{{
+		Name: "postgres:16", Alias: "db",
+		Variables: Variables{
+			{Name: "KUBERNETES_SERVICE_MEMORY_LIMIT", Value: "512Mi"},
+			{Name: "PASSWORD", Value: "pa$$word $HOME ${X}", Literal: true},
+		},
+	}}}}}
+	got, err := Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `    - name: postgres:16
+      alias: db
+      variables:
+        KUBERNETES_SERVICE_MEMORY_LIMIT: 512Mi
+        PASSWORD: pa$$$$word $$HOME $${X}
+`
+	if !strings.Contains(string(got), want) {
+		t.Errorf("Encode() =\n%s\nwant it to contain\n%s", got, want)
+	}
+	if strings.Contains(string(got), "expand") {
+		t.Errorf("service variables use expand, which GitLab refuses:\n%s", got)
+	}
+}

@@ -1,6 +1,8 @@
 package ci
 
 import (
+	"strings"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -55,12 +57,39 @@ type Image struct {
 }
 
 // Service is one entry of services.
+//
+// GitLab accepts only plain string values under services[].variables: its
+// Entry::Service declares its variables entry without the allowed_value_data
+// metadata that lets a job's variables take {value, expand}
+// (gitlab-org/gitlab lib/gitlab/ci/config/entry/service.rb, variable.rb:
+// ComplexVariable "must be a string"). GitLab passes them to the runner
+// without a raw flag (lib/gitlab/ci/build/image.rb, build_variables), and the
+// runner expands them together with the job's variables
+// (gitlab-runner executors/docker/docker.go getServiceVariables,
+// common/variables.go Expand), where "$$" stands for one "$". So a Literal
+// service variable is written as a plain string with every "$" doubled, and
+// reaches the service as Value exactly; see docs/devfile-support.md.
 type Service struct {
 	Name       string    `yaml:"name"`
 	Alias      string    `yaml:"alias,omitempty"`
 	Entrypoint []string  `yaml:"entrypoint,omitempty,flow"`
 	Command    []string  `yaml:"command,omitempty"`
 	Variables  Variables `yaml:"variables,omitempty"`
+}
+
+// MarshalYAML writes the service with its variables as plain strings.
+func (s Service) MarshalYAML() (any, error) {
+	type plain Service // no MarshalYAML: the default struct encoding
+	var n yaml.Node
+	if err := n.Encode(plain(s)); err != nil {
+		return nil, err
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "variables" {
+			n.Content[i+1] = s.Variables.plainNode()
+		}
+	}
+	return &n, nil
 }
 
 // Environment is the job's environment keyword.
@@ -88,13 +117,17 @@ type Cache struct {
 
 // Artifacts is the artifacts keyword.
 type Artifacts struct {
-	Paths    []string `yaml:"paths"`
-	ExpireIn string   `yaml:"expire_in,omitempty"`
-	When     string   `yaml:"when,omitempty"`
+	Paths []string `yaml:"paths,omitempty"`
+	// Untracked adds the files git does not track (new and ignored ones).
+	Untracked bool   `yaml:"untracked,omitempty"`
+	ExpireIn  string `yaml:"expire_in,omitempty"`
+	When      string `yaml:"when,omitempty"`
 }
 
 // Variable is one job, service or global variable. Literal variables (user
-// values) are written as {value, expand: false} so GitLab keeps every $.
+// values) reach the job or service exactly as Value: a job's are written as
+// {value, expand: false}, a service's as a plain string with "$" doubled
+// (see [Service]).
 type Variable struct {
 	Name  string
 	Value string
@@ -114,6 +147,25 @@ func (vs *Variables) Set(v Variable) {
 		}
 	}
 	*vs = append(*vs, v)
+}
+
+// Merge sets every variable of add in order, as repeated [Variables.Set]
+// calls would, in time linear in the two lengths.
+func (vs *Variables) Merge(add Variables) {
+	at := make(map[string]int, len(*vs)+len(add))
+	for i, v := range *vs {
+		if _, dup := at[v.Name]; !dup {
+			at[v.Name] = i
+		}
+	}
+	for _, v := range add {
+		if i, ok := at[v.Name]; ok {
+			(*vs)[i] = v
+			continue
+		}
+		at[v.Name] = len(*vs)
+		*vs = append(*vs, v)
+	}
 }
 
 // Get returns the variable called name.
@@ -141,6 +193,24 @@ func (vs Variables) MarshalYAML() (any, error) {
 		n.Content = append(n.Content, key, str(v.Value))
 	}
 	return n, nil
+}
+
+// EscapeDollars doubles every "$", so that GitLab Runner's expansion of a
+// service variable gives back s.
+func EscapeDollars(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+// plainNode writes the variables as a mapping of plain strings, Literal
+// values escaped with [EscapeDollars] (the form services[].variables takes).
+func (vs Variables) plainNode() *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	for _, v := range vs {
+		val := v.Value
+		if v.Literal {
+			val = EscapeDollars(val)
+		}
+		n.Content = append(n.Content, str(v.Name), str(val))
+	}
+	return n
 }
 
 func str(s string) *yaml.Node {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ws-dev/ws/ci"
 	"github.com/ws-dev/ws/diag"
+	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/schema"
 )
@@ -16,7 +17,7 @@ import (
 const (
 	StagePrepare   = "prepare"
 	StageWorkspace = "workspace"
-	JobWorkspace   = "workspace"
+	JobWorkspace   = names.WorkspaceJob
 	JobStop        = "ws-stop"
 	JobAgent       = "ws-agent"
 	// AgentDir is where the artifact mode puts ws, relative to the project.
@@ -44,12 +45,19 @@ type compiler struct {
 	prepJobs []ci.Job
 	// preScript are lines the workspace job runs before the agent.
 	preScript []string
+	// applied holds the containers that apply commands name (init
+	// containers): they are not services.
+	applied map[string]bool
+	// builtBy maps an image reference built in this pipeline to its job.
+	builtBy map[string]string
+	// lastInit is the previous preStart job; the next one needs it.
+	lastInit string
 }
 
 // Compile turns a loaded devfile into the CI pipeline and the agent's plan.
 // With error diagnostics the pipeline and plan are nil.
 func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.List) {
-	c := &compiler{df: df, opts: opts, comps: map[string]*v1.Component{}, cmds: map[string]*v1.Command{}, images: map[string]string{}}
+	c := &compiler{df: df, opts: opts, comps: map[string]*v1.Component{}, cmds: map[string]*v1.Command{}, images: map[string]string{}, builtBy: map[string]string{}}
 	for i := range df.Spec.Components {
 		comp := &df.Spec.Components[i]
 		c.comps[comp.Name] = comp
@@ -65,6 +73,8 @@ func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.L
 		c.errorf("", "invalid-profile", "use default or gitlab", "unknown profile %q", opts.Profile)
 	}
 	c.checkComponents()
+	c.checkEnvNames()
+	c.applied = c.appliedContainers()
 	c.main = c.selectMain()
 	p := &plan.Plan{Version: plan.Version, Workspace: c.set.name, Gateway: c.set.gateway, IdleTimeout: goDuration(c.set.idleMin)}
 	if c.set.dotfiles != "" {
@@ -77,12 +87,7 @@ func Compile(df *schema.Devfile, opts Options) (*ci.Pipeline, *plan.Plan, diag.L
 	if c.diags.HasErrors() {
 		return nil, nil, c.diags.Sorted()
 	}
-	enc, err := p.Encode()
-	if err != nil {
-		c.errorf("", "internal", "", "encode plan: %v", err)
-		return nil, nil, c.diags.Sorted()
-	}
-	job.Variables = append(ci.Variables{{Name: plan.EnvVar, Value: enc, Literal: true}}, job.Variables...)
+	job.Variables = append(ci.Variables{{Name: plan.EnvVar, Value: p.JSON(), Literal: true}}, job.Variables...)
 
 	pl := &ci.Pipeline{
 		Source: df.File,
@@ -150,15 +155,15 @@ func (c *compiler) checkComponents() {
 				kind = "openshift"
 			}
 			if used[comp.Name] {
-				c.errorf(p+"."+kind, kind+"-component", "ws runs on CI runners without cluster access; replace it with a container component",
-					"%s component %q is applied by an event, which a CI job cannot do", kind, comp.Name)
+				c.warn(p+"."+kind, kind+"-component", "ws runs on CI runners without cluster access; use a container component to run something at that event",
+					"%s component %q is applied by an event, which a CI job cannot do; the step is skipped", kind, comp.Name)
 			} else {
 				c.warn(p+"."+kind, kind+"-component", "remove it or ignore this warning; deploy commands are not run by ws",
 					"%s component %q is ignored", kind, comp.Name)
 			}
 		case comp.Custom != nil:
 			if used[comp.Name] {
-				c.errorf(p+".custom", "custom-component", "replace it with a container component", "custom component %q is used by an event but ws cannot run it", comp.Name)
+				c.warn(p+".custom", "custom-component", "replace it with a container component", "custom component %q is used by an event but ws cannot run it; the step is skipped", comp.Name)
 			} else {
 				c.warn(p+".custom", "custom-component", "", "custom component %q is ignored", comp.Name)
 			}
@@ -228,45 +233,6 @@ func (c *compiler) leafCommands(id string, depth int) []*v1.Command {
 		return out
 	}
 	return []*v1.Command{cmd}
-}
-
-// selectMain picks the container the workspace job runs in: the one marked
-// gl/inject-editor: true (or ws/main: true), else the first container that
-// mounts sources, else the first container.
-func (c *compiler) selectMain() *v1.Component {
-	var marked, containers []*v1.Component
-	for i := range c.df.Spec.Components {
-		comp := &c.df.Spec.Components[i]
-		if comp.Container == nil {
-			continue
-		}
-		containers = append(containers, comp)
-		v1ok, _ := boolAttr(comp.Attributes, AttrInjectEditor)
-		v2ok, _ := boolAttr(comp.Attributes, AttrMain)
-		if v1ok || v2ok {
-			marked = append(marked, comp)
-		}
-	}
-	switch {
-	case len(marked) > 1:
-		for _, m := range marked[1:] {
-			c.errorf(schema.Key(c.compPath(m.Name)+".attributes", AttrInjectEditor), "multiple-main", "mark exactly one container with gl/inject-editor: true",
-				"more than one main container (%q and %q)", marked[0].Name, m.Name)
-		}
-		return nil
-	case len(marked) == 1:
-		return marked[0]
-	case len(containers) == 0:
-		c.errorf("components", "no-container", "add a container component with the image to work in",
-			"the devfile has no container component to run the workspace in")
-		return nil
-	}
-	for _, comp := range containers {
-		if comp.Container.GetMountSources() {
-			return comp
-		}
-	}
-	return containers[0]
 }
 
 // shellQuote quotes s for POSIX sh.

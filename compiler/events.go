@@ -18,9 +18,7 @@ func (c *compiler) events(p *plan.Plan) {
 	if ev == nil {
 		return
 	}
-	for i, id := range ev.PreStart {
-		c.preStart(fmt.Sprintf("events.preStart[%d]", i), id)
-	}
+	c.preStart(ev.PreStart)
 	p.PostStart = append(p.PostStart, c.steps("events.postStart", ev.PostStart, false)...)
 	p.PreStop = c.steps("events.preStop", ev.PreStop, true)
 	p.PostStop = c.steps("events.postStop", ev.PostStop, true)
@@ -74,13 +72,15 @@ func (c *compiler) stepsOf(at, id string, depth int, stop bool) []plan.Step {
 	case cmd.Apply != nil && stop:
 		comp := c.comps[cmd.Apply.Component]
 		if comp == nil || comp.Container == nil {
-			c.errorf(cp+".apply", "apply-on-stop", "apply a container component that has a command",
-				"command %q applies %q, which ws cannot run when the workspace stops", id, cmd.Apply.Component)
+			c.warn(cp+".apply", "apply-on-stop", "apply a container component that has a command",
+				"command %q applies %q, which ws cannot run when the workspace stops; it is skipped", id, cmd.Apply.Component)
 			return nil
 		}
-		line := shellJoin(append(append([]string{}, comp.Container.Command...), comp.Container.Args...))
+		command, args := containerCommand(comp.Container)
+		line := shellJoin(append(command, args...))
 		if line == "" {
-			c.errorf(cp+".apply", "apply-container", "give the container a command", "applying container %q runs nothing: it has no command", comp.Name)
+			c.warn(cp+".apply", "apply-container", "give the container a command",
+				"applying container %q is skipped: it has no command, and a CI job cannot run an image's own entrypoint", comp.Name)
 			return nil
 		}
 		if comp != c.main {
@@ -96,15 +96,21 @@ func (c *compiler) stepsOf(at, id string, depth int, stop bool) []plan.Step {
 	return nil
 }
 
-// execCommand checks that an exec command runs in the main container and
-// returns it as a plan command.
+// execCommand returns an exec command as a plan command. The agent runs
+// commands in the main container only: a command of another container with
+// the main container's image runs there instead; any other is skipped. Both
+// with a warning.
 func (c *compiler) execCommand(cmd *v1.Command) (plan.Command, bool) {
 	ex := cmd.Exec
 	if ex.Component != c.main.Name {
-		c.errorf(c.cmdPath(cmd.Id)+".exec.component", "exec-not-main",
-			fmt.Sprintf("run it in the main container %q, or make %q the main container with gl/inject-editor: true", c.main.Name, ex.Component),
-			"command %q runs in %q, but the agent can only run commands in the main container", cmd.Id, ex.Component)
-		return plan.Command{}, false
+		at := c.cmdPath(cmd.Id) + ".exec.component"
+		hint := fmt.Sprintf("run it in the main container %q, or make %q the main container with %s: true", c.main.Name, ex.Component, AttrMain)
+		if comp := c.comps[ex.Component]; comp != nil && comp.Container != nil && c.imageRef(comp.Container.Image) == c.imageRef(c.main.Container.Image) {
+			c.warn(at, "exec-not-main", hint, "command %q of container %q runs in the main container %q, which has the same image", cmd.Id, ex.Component, c.main.Name)
+		} else {
+			c.warn(at, "exec-not-main", hint, "command %q is skipped: it runs in %q, and the agent can only run commands in the main container %q", cmd.Id, ex.Component, c.main.Name)
+			return plan.Command{}, false
+		}
 	}
 	pc := plan.Command{ID: cmd.Id, CommandLine: ex.CommandLine, WorkingDir: ex.WorkingDir}
 	for _, e := range ex.Env {
@@ -116,55 +122,112 @@ func (c *compiler) execCommand(cmd *v1.Command) (plan.Command, bool) {
 	return pc, true
 }
 
-// preStart runs before the workspace: exec commands of the main container
-// as script lines before the agent, others as earlier jobs.
-func (c *compiler) preStart(at, id string) {
-	for _, cmd := range c.leafCommands(id, 0) {
-		cp := c.cmdPath(cmd.Id)
-		switch {
-		case cmd.Exec != nil && cmd.Exec.Component == c.main.Name:
-			c.preScript = append(c.preScript, execLine(cmd.Exec))
-		case cmd.Exec != nil:
-			comp := c.comps[cmd.Exec.Component]
-			if comp == nil || comp.Container == nil {
-				c.errorf(cp+".exec.component", "exec-not-container", "point the command at a container component", "command %q does not run in a container", cmd.Id)
-				continue
-			}
-			c.prepJobs = append(c.prepJobs, ci.Job{
-				Name:   "ws-prestart-" + cmd.Id,
-				Stage:  StagePrepare,
-				Image:  &ci.Image{Name: c.imageRef(comp.Container.Image), Entrypoint: []string{""}},
-				Tags:   c.set.tags,
-				Script: []string{execLine(cmd.Exec)},
-			})
-			c.warn(cp, "prestart-job", "only files written under $CI_PROJECT_DIR are lost too: share results through the registry or artifacts",
-				"preStart command %q runs in its own job before the workspace, not in the workspace's containers", cmd.Id)
-		case cmd.Apply != nil:
-			comp := c.comps[cmd.Apply.Component]
+// preStart runs the preStart commands, in order, before the workspace:
+// exec commands of the main container as script lines before the agent;
+// init containers (applied containers) with the main container's image
+// there too, others as earlier jobs (see initJob). Jobs run before the
+// workspace job, so an init container that comes before one running as a
+// job runs as a job too, whatever its image: the order stays the devfile's.
+func (c *compiler) preStart(ids []string) {
+	type step struct {
+		cmd  *v1.Command
+		comp *v1.Component
+		line string
+		env  []v1.EnvVar
+		job  bool
+	}
+	var steps []step
+	lastJob := -1
+	for _, id := range ids {
+		for _, cmd := range c.leafCommands(id, 0) {
+			cp := c.cmdPath(cmd.Id)
+			var st step
 			switch {
-			case comp == nil:
-				// dangling: reported by the library
-			case comp.Image != nil:
-				// built by buildImages
-			case comp.Container != nil:
-				ct := comp.Container
-				line := shellJoin(append(append([]string{}, ct.Command...), ct.Args...))
-				if line == "" {
-					c.errorf(cp+".apply", "apply-container", "give the container a command, or use an exec command",
-						"applying container %q runs nothing: it has no command", comp.Name)
+			case cmd.Exec != nil && cmd.Exec.Component == c.main.Name:
+				st = step{cmd: cmd, line: execLine(cmd.Exec)}
+			case cmd.Exec != nil:
+				comp := c.comps[cmd.Exec.Component]
+				if comp == nil || comp.Container == nil {
+					c.errorf(cp+".exec.component", "exec-not-container", "point the command at a container component", "command %q does not run in a container", cmd.Id)
 					continue
 				}
-				j := ci.Job{Name: "ws-prestart-" + cmd.Id, Stage: StagePrepare,
-					Image: &ci.Image{Name: c.imageRef(ct.Image), Entrypoint: []string{""}}, Tags: c.set.tags, Script: []string{line}}
-				for _, e := range ct.Env {
-					j.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
+				st = step{cmd: cmd, comp: comp, line: execLine(cmd.Exec), job: true}
+			case cmd.Apply != nil:
+				comp := c.comps[cmd.Apply.Component]
+				if comp == nil || comp.Container == nil {
+					continue // an image is built by buildImages; kubernetes and custom are reported by checkComponents
 				}
-				c.prepJobs = append(c.prepJobs, j)
+				command, args := containerCommand(comp.Container)
+				line := shellJoin(append(command, args...))
+				if line == "" {
+					c.warn(cp+".apply", "apply-container", "give the container a command, or use an exec command",
+						"applying container %q is skipped: it has no command, and a CI job cannot run an image's own entrypoint", comp.Name)
+					continue
+				}
+				inline := c.imageRef(comp.Container.Image) == c.imageRef(c.main.Container.Image) && comp.Container.GetMountSources()
+				st = step{cmd: cmd, comp: comp, line: line, env: containerEnv(comp.Container), job: !inline}
 			default:
-				// kubernetes/openshift/custom: reported by checkComponents
+				continue
 			}
+			if st.job {
+				lastJob = len(steps)
+			}
+			steps = append(steps, st)
 		}
 	}
+	for i, st := range steps {
+		switch {
+		case st.comp != nil && (st.job || i < lastJob):
+			c.initJob(st.cmd.Id, c.cmdPath(st.cmd.Id), st.comp, st.line, st.env)
+		case len(st.env) > 0:
+			var b strings.Builder
+			b.WriteString("(")
+			for _, e := range st.env {
+				fmt.Fprintf(&b, "export %s=%s; ", e.Name, shellQuote(e.Value))
+			}
+			b.WriteString(st.line + ")")
+			c.preScript = append(c.preScript, b.String())
+		default:
+			c.preScript = append(c.preScript, st.line)
+		}
+	}
+}
+
+// initJob adds the job ws-prestart-<id> that runs line in comp's image
+// before the workspace. preStart jobs run one after the other (each needs
+// the one before), like init containers; when comp mounts sources, the
+// files git does not track (new and ignored ones) are passed on as
+// artifacts, to the next preStart job and to the workspace.
+func (c *compiler) initJob(id, cp string, comp *v1.Component, line string, env []v1.EnvVar) {
+	ct := comp.Container
+	image := c.imageRef(ct.Image)
+	j := ci.Job{Name: "ws-prestart-" + id, Stage: StagePrepare,
+		Image: &ci.Image{Name: image, Entrypoint: []string{""}}, Tags: c.set.tags, Script: []string{line}}
+	j.Variables.Merge(envVariables(env))
+	var needs []ci.Need
+	if b, ok := c.builtBy[image]; ok {
+		needs = append(needs, ci.Need{Job: b})
+	}
+	if c.lastInit != "" {
+		needs = append(needs, ci.Need{Job: c.lastInit, Artifacts: true})
+	}
+	if len(needs) > 0 {
+		j.Needs = &needs
+	}
+	if ct.GetMountSources() {
+		j.Artifacts = &ci.Artifacts{Untracked: true, ExpireIn: "1 day"}
+		c.warn(cp, "prestart-job", "to change files that git tracks, do it in an exec command of the main container",
+			"preStart command %q runs in its own job before the workspace: new and git-ignored files it writes in the project reach the workspace, changes to tracked files do not", id)
+	} else {
+		j.Variables.Set(ci.Variable{Name: "GIT_STRATEGY", Value: "none"})
+		c.warn(cp, "prestart-job", "", "preStart command %q runs in its own job before the workspace", id)
+	}
+	for i, vm := range ct.VolumeMounts {
+		c.warn(fmt.Sprintf("%s.container.volumeMounts[%d]", c.compPath(comp.Name), i), "service-volume",
+			"share files through the project directory instead", "volume %q is not shared with init container %q", vm.Name, comp.Name)
+	}
+	c.lastInit = j.Name
+	c.prepJobs = append(c.prepJobs, j)
 }
 
 // execLine is a script line that runs an exec command in a subshell.
@@ -261,6 +324,7 @@ func (c *compiler) buildImages() {
 		if img.ImageName != "" {
 			c.images[img.ImageName] = ref
 		}
+		c.builtBy[ref] = "ws-build-" + comp.Name
 	}
 }
 

@@ -116,7 +116,7 @@ func FuzzCompile(f *testing.F) {
 			}
 		}
 		if a.yaml != nil && haveSchema {
-			if err := cischema.Check(schemaPath, a.yaml); err != nil {
+			if err := cischema.CheckGitLab(schemaPath, a.yaml); err != nil {
 				var serr *cischema.Error
 				if !errors.As(err, &serr) {
 					t.Fatalf("generated YAML does not re-parse: %v\n%s", err, a.yaml)

@@ -3,24 +3,41 @@ package compiler
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	v1 "github.com/devfile/api/v2/pkg/apis/workspaces/v1alpha2"
 
 	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/plan"
 )
 
 func bp(b bool) *bool { return &b }
 
-// keepAlive reports whether a container command only keeps the container
-// running, which the agent does anyway.
+// keepAliveRE matches a shell script that does nothing but keep its
+// container running: sleep forever, tail /dev/null, or a loop of sleeps
+// (with an echo to show life).
+var keepAliveRE = regexp.MustCompile(`^(exec )?(sleep (infinity|inf|[0-9]{6,})|tail -f /dev/null|while (true|:|\[ 1 \]); do (echo [^;&|$` + "`" + `]*; )?sleep [0-9]+ ?; done)$`)
+
+// keepAlive reports whether a container's command and args do nothing but
+// keep it running, which the agent does anyway; only then may they be
+// dropped. A command that also does work ("echo ran; sleep infinity") is
+// not a keep-alive: it runs.
 func keepAlive(args []string) bool {
-	s := strings.Join(args, " ")
-	for _, k := range []string{"sleep infinity", "tail -f /dev/null", "sleep inf"} {
-		if strings.Contains(s, k) {
-			return true
-		}
+	script := strings.Join(args, " ")
+	if len(args) == 3 && isShell(args[0]) && strings.HasPrefix(args[1], "-") && strings.HasSuffix(args[1], "c") {
+		script = args[2]
+	}
+	script = strings.Join(strings.Fields(script), " ")
+	script = strings.TrimSuffix(strings.TrimSpace(script), ";")
+	return keepAliveRE.MatchString(script)
+}
+
+func isShell(arg0 string) bool {
+	switch path.Base(arg0) {
+	case "sh", "bash", "ash", "dash", "zsh":
+		return true
 	}
 	return false
 }
@@ -39,7 +56,7 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 		Tags:          c.set.tags,
 		Timeout:       gitlabDuration(c.set.timeoutMin),
 		Interruptible: bp(false),
-		ResourceGroup: "ws/" + c.set.name,
+		ResourceGroup: names.Branch(c.set.name),
 		Environment: &ci.Environment{
 			Name:       "workspaces/" + c.set.name,
 			Action:     "start",
@@ -61,12 +78,11 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 		job.Variables.Set(ci.Variable{Name: "RUNNER_SCRIPT_TIMEOUT", Value: st})
 	}
 	resources(&job.Variables, "KUBERNETES_", ct.Container)
-	for _, e := range ct.Env {
-		job.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
-	}
+	job.Variables.Merge(envVariables(containerEnv(ct)))
 
 	// The main container's own command becomes the first start-up step.
-	if cmdline := append(append([]string{}, ct.Command...), ct.Args...); len(cmdline) > 0 && !keepAlive(cmdline) {
+	command, args := containerCommand(ct)
+	if cmdline := append(command, args...); len(cmdline) > 0 && !keepAlive(cmdline) {
 		p.PostStart = append(p.PostStart, plan.Step{Commands: []plan.Command{{
 			ID: main.Name, CommandLine: shellJoin(cmdline), Background: true,
 		}}})
@@ -76,19 +92,14 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 
 	// Other containers are services, except those only applied by
 	// commands (init-like containers), which run in jobs or steps.
-	applied := map[string]bool{}
-	for _, cmd := range c.df.Spec.Commands {
-		if cmd.Apply != nil {
-			applied[cmd.Apply.Component] = true
-		}
-	}
 	for i := range c.df.Spec.Components {
 		comp := &c.df.Spec.Components[i]
-		if comp.Container == nil || comp == main || applied[comp.Name] {
+		if comp.Container == nil || comp == main || c.applied[comp.Name] {
 			continue
 		}
 		job.Services = append(job.Services, c.service(comp))
 	}
+	c.warnEnvReachesServices(mp, ct, job.Services)
 
 	c.endpoints(p)
 	c.volumes(p, &job)
@@ -97,7 +108,7 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 
 	var needs []ci.Need
 	for _, j := range c.prepJobs {
-		needs = append(needs, ci.Need{Job: j.Name, Artifacts: j.Name == JobAgent})
+		needs = append(needs, ci.Need{Job: j.Name, Artifacts: j.Artifacts != nil})
 	}
 	if len(needs) > 0 {
 		job.Needs = &needs
@@ -113,6 +124,40 @@ func scriptTimeout(min int) string {
 		margin = max(min/10, 1)
 	}
 	return goDuration(min - margin)
+}
+
+// secretNameRE matches env names that look like credentials.
+var secretNameRE = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_?KEY|API_?KEY)`)
+
+// warnEnvReachesServices warns about credential-like env of the main
+// container when there are services: GitLab Runner gives every service
+// all of the job's variables, then the service's own
+// (gitlab-runner executors/docker/docker.go getServiceVariables), so the
+// main container's env is visible to every service image.
+func (c *compiler) warnEnvReachesServices(mp string, ct *v1.ContainerComponent, services []ci.Service) {
+	if len(services) == 0 {
+		return
+	}
+	aliases := make([]string, len(services))
+	for i, s := range services {
+		aliases[i] = s.Alias
+	}
+	for i, e := range ct.Env {
+		if secretNameRE.MatchString(e.Name) {
+			c.warn(fmt.Sprintf("%s.container.env[%d].name", mp, i), "env-reaches-services",
+				"keep credentials out of the devfile: use a masked CI/CD variable, and only in the containers that need it",
+				"%s is a job variable, and the runner passes every job variable to every service too (%s)", e.Name, strings.Join(aliases, ", "))
+		}
+	}
+}
+
+// envVariables turns a container's (expanded) env into literal variables.
+func envVariables(env []v1.EnvVar) ci.Variables {
+	out := make(ci.Variables, len(env))
+	for i, e := range env {
+		out[i] = ci.Variable{Name: e.Name, Value: e.Value, Literal: true}
+	}
+	return out
 }
 
 // resources maps devfile limits and requests to Kubernetes-executor overwrite variables.
@@ -138,11 +183,10 @@ func (c *compiler) imageRef(image string) string {
 
 func (c *compiler) service(comp *v1.Component) ci.Service {
 	ct := comp.Container
-	s := ci.Service{Name: c.imageRef(ct.Image), Alias: comp.Name, Entrypoint: ct.Command, Command: ct.Args}
+	command, args := containerCommand(ct)
+	s := ci.Service{Name: c.imageRef(ct.Image), Alias: comp.Name, Entrypoint: command, Command: args}
 	resources(&s.Variables, "KUBERNETES_SERVICE_", ct.Container)
-	for _, e := range ct.Env {
-		s.Variables.Set(ci.Variable{Name: e.Name, Value: e.Value, Literal: true})
-	}
+	s.Variables.Merge(envVariables(containerEnv(ct)))
 	p := c.compPath(comp.Name)
 	for i, vm := range ct.VolumeMounts {
 		c.warn(fmt.Sprintf("%s.container.volumeMounts[%d]", p, i), "service-volume",

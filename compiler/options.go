@@ -28,8 +28,12 @@ const (
 const (
 	DefaultAgentImage   = "registry.gitlab.com/ws-dev/ws:latest"
 	DefaultBuilderImage = "moby/buildkit:rootless"
-	DefaultTimeout      = "2h"
-	DefaultIdleTimeout  = "30m"
+	// DefaultDevImage is the workspace's image when the devfile has no
+	// container: the Universal Developer Image, which Eclipse Che adds to
+	// such devfiles too.
+	DefaultDevImage    = "quay.io/devfile/universal-developer-image:ubi9-latest"
+	DefaultTimeout     = "2h"
+	DefaultIdleTimeout = "30m"
 )
 
 // Options are the settings of one compilation. Empty fields fall back to the
@@ -69,6 +73,10 @@ type Options struct {
 	// DefaultDotfiles is used when neither Dotfiles nor ws/dotfiles names a
 	// repository: the user's own default ('ws up' reads it from ws's config).
 	DefaultDotfiles string
+	// DefaultImage is the workspace's image when the devfile has no
+	// container component. Default: the ws/default-image attribute, then
+	// DefaultDevImage.
+	DefaultImage string
 	// SourceFile is the devfile path shown in the generated header (slash form, relative).
 	SourceFile string
 }

@@ -25,6 +25,9 @@ const (
 	AttrBuilderImage = "ws/builder-image"
 	AttrName         = "ws/name"
 	AttrDotfiles     = "ws/dotfiles"
+	// AttrDefaultImage is the image of the workspace when the devfile has
+	// no container component.
+	AttrDefaultImage = "ws/default-image"
 	// AttrBackground on a command marks it as started and not waited for.
 	AttrBackground = "ws/background"
 	// AttrMain on a container component selects the main container (like gl/inject-editor).
@@ -33,7 +36,7 @@ const (
 	AttrInjectEditor = "gl/inject-editor"
 )
 
-var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName, AttrDotfiles}
+var knownAttrs = []string{AttrTags, AttrTimeout, AttrIdleTimeout, AttrGateway, AttrAgentSource, AttrAgentImage, AttrBuilderImage, AttrName, AttrDefaultImage, AttrDotfiles}
 
 // settings are the resolved values of one compilation.
 type settings struct {
@@ -46,7 +49,13 @@ type settings struct {
 	agentImage   string
 	builderImage string
 	dotfiles     string
+	defaultImage string
 }
+
+// maxTimeoutMin is GitLab's longest job timeout, Project::MAX_BUILD_TIMEOUT
+// (1.month = 2,629,746 s, checked by lib/gitlab/ci/config/entry/timeout.rb),
+// in whole minutes.
+const maxTimeoutMin = 2629746 / 60
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -120,11 +129,15 @@ func (c *compiler) settings() settings {
 
 	// Timeouts.
 	t, tPath := str(c.opts.Timeout, AttrTimeout, DefaultTimeout)
-	if m, err := parseMinutes(t); err != nil || m < 10 {
-		if err == nil {
+	if m, err := parseMinutes(t); err != nil || m < 10 || m > maxTimeoutMin {
+		switch {
+		case err != nil:
+		case m < 10:
 			err = fmt.Errorf("below GitLab's minimum of 10 minutes")
+		default:
+			err = fmt.Errorf("over GitLab's maximum of one month")
 		}
-		c.errorf(tPath, "invalid-timeout", `write a duration such as "4h" or "90m" (at least 10m)`, "timeout %q: %v", t, err)
+		c.errorf(tPath, "invalid-timeout", `write a duration such as "4h" or "90m" (at least 10m, at most 30 days)`, "timeout %q: %v", t, err)
 		s.timeoutMin = 120
 	} else {
 		s.timeoutMin = m
@@ -157,6 +170,7 @@ func (c *compiler) settings() settings {
 	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, DefaultAgentImage)
 	s.builderImage, _ = str(c.opts.BuilderImage, AttrBuilderImage, DefaultBuilderImage)
 	s.dotfiles = c.dotfiles(str(c.opts.Dotfiles, AttrDotfiles, c.opts.DefaultDotfiles))
+	s.defaultImage, _ = str(c.opts.DefaultImage, AttrDefaultImage, DefaultDevImage)
 	return s
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -274,7 +275,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the job")
 		return
 	}
-	name, ok := strings.CutPrefix(job.Ref, "ws/")
+	name, ok := strings.CutPrefix(job.Ref, names.BranchPrefix)
 	if !ok || name == "" || job.Status != "running" {
 		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
 		s.log.Info("agent refused: job is not a running workspace job", "job", job.JobID, "project", job.ProjectID, "ref", job.Ref, "status", job.Status)

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	gl "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/ws-dev/ws/internal/names"
 )
 
 // BranchPrefix starts every workspace branch: workspace NAME lives on ws/NAME.
-const BranchPrefix = "ws/"
+const BranchPrefix = names.BranchPrefix
 
 // DefaultConfigPath is where GitLab reads CI config unless the project
 // sets another path.
@@ -131,7 +133,7 @@ func IsStopJob(j *Job) bool {
 }
 
 // WorkspaceJobName is the name the compiler gives the workspace job.
-const WorkspaceJobName = "workspace"
+const WorkspaceJobName = names.WorkspaceJob
 
 // workspaceJob picks the workspace job of a pipeline: the job named
 // "workspace", else the last job that is not the stop job (helper jobs

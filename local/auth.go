@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/names"
 )
 
 // Identity of every local workspace in the embedded gateway: one project,
@@ -35,7 +36,7 @@ func (a *Auth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
 	if !same(tok, a.AgentToken) {
 		return nil, fmt.Errorf("local agent token: %w", gitlab.ErrTokenInvalid)
 	}
-	return &gitlab.JobIdentity{JobID: 1, Status: "running", Ref: "ws/" + a.Name, PipelineID: 1,
+	return &gitlab.JobIdentity{JobID: 1, Status: "running", Ref: names.Branch(a.Name), PipelineID: 1,
 		ProjectID: ProjectID, ProjectPath: ProjectPath, UserID: userID, Username: a.Username}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/internal/names"
 )
 
 // Job is the workspace job of a compiled pipeline, in the form the local
@@ -41,7 +42,7 @@ type Variable struct {
 }
 
 // WorkspaceJob is the name of the job ws compile generates for the workspace.
-const WorkspaceJob = "workspace"
+const WorkspaceJob = names.WorkspaceJob
 
 // JobFrom picks the workspace job of p. The ws-agent job only delivers the
 // ws binary, which is already here; every other job is listed in Skipped.
@@ -105,7 +106,7 @@ func (j *Job) Environment(e Env) []Variable {
 		{Name: "CI_BUILDS_DIR", Value: e.BuildsDir},
 		{Name: "CI_PROJECT_NAME", Value: path.Base(e.ProjectDir)},
 		{Name: "CI_JOB_NAME", Value: j.Name},
-		{Name: "CI_COMMIT_REF_NAME", Value: "ws/" + e.Workspace},
+		{Name: "CI_COMMIT_REF_NAME", Value: names.Branch(e.Workspace)},
 		{Name: "CI_JOB_TOKEN", Value: e.AgentToken},
 		{Name: MarkerEnv, Value: e.Marker},
 	}

@@ -109,6 +109,17 @@ func (p *Plan) Encode() (string, error) {
 	return string(b), nil
 }
 
+// JSON is [Plan.Encode] for callers that build the plan themselves: every
+// field is a string, a number, a bool or a list of such structs, which
+// encoding/json always encodes, so there is no error to handle.
+func (p *Plan) JSON() string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic("plan: " + err.Error()) // unreachable: see above
+	}
+	return string(b)
+}
+
 // Decode parses a plan produced by Encode and checks its version.
 func Decode(s string) (*Plan, error) {
 	var p Plan

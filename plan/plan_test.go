@@ -27,3 +27,11 @@ func TestDecodeRejectsNewerVersion(t *testing.T) {
 	_, err = Decode(`not json`)
 	assert.ErrorContains(t, err, "decode workspace plan")
 }
+
+func TestJSONIsEncode(t *testing.T) {
+	p := &Plan{Version: Version, Workspace: "demo", PostStart: []Step{{Commands: []Command{{ID: "a", CommandLine: "echo <&>"}}}}}
+	enc, err := p.Encode()
+	if err != nil || p.JSON() != enc {
+		t.Errorf("JSON() = %q, Encode() = %q, %v", p.JSON(), enc, err)
+	}
+}

@@ -19,6 +19,10 @@ type Index struct {
 	vals map[string]string // scalar values by path
 	// paths in document order, for deterministic searches.
 	order []string
+	// finds caches Find: list+"\x00"+field -> value -> path of the
+	// first entry, built on the first search of that list and field so a
+	// compile with n entries looks them up in O(n), not O(n²).
+	finds map[string]map[string]string
 }
 
 // NewIndex builds the index of an already-parsed YAML document.
@@ -134,23 +138,46 @@ func (ix *Index) Node(key string) *yaml.Node {
 
 // Find returns the path of the entry of the top-level list (components,
 // commands, projects) whose field (name or id) equals value, and false when
-// the file has none (for example it came from a parent).
+// the file has none (for example it came from a parent). The first
+// matching entry wins.
 func (ix *Index) Find(list, field, value string) (string, bool) {
+	if ix == nil {
+		return "", false
+	}
+	key := list + "\x00" + field
+	m, ok := ix.finds[key]
+	if !ok {
+		m = ix.entries(list, field)
+		if ix.finds == nil {
+			ix.finds = map[string]map[string]string{}
+		}
+		ix.finds[key] = m
+	}
+	p, ok := m[value]
+	return p, ok
+}
+
+// entries maps each value of field in the top-level list to the path of
+// the first entry that has it.
+func (ix *Index) entries(list, field string) map[string]string {
+	m := map[string]string{}
 	seq := ix.Node(list)
 	if seq == nil || seq.Kind != yaml.SequenceNode {
-		return "", false
+		return m
 	}
 	for i, item := range seq.Content {
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
 		for j := 0; j+1 < len(item.Content); j += 2 {
-			if item.Content[j].Value == field && item.Content[j+1].Value == value {
-				return list + "[" + strconv.Itoa(i) + "]", true
+			if item.Content[j].Value == field {
+				if _, dup := m[item.Content[j+1].Value]; !dup {
+					m[item.Content[j+1].Value] = list + "[" + strconv.Itoa(i) + "]"
+				}
 			}
 		}
 	}
-	return "", false
+	return m
 }
 
 // FindValues returns, in document order, the paths matching pattern whose

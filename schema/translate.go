@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devfile/api/v2/pkg/validation"
 	"github.com/devfile/api/v2/pkg/validation/variables"
 
 	"github.com/ws-dev/ws/diag"
@@ -49,6 +50,7 @@ var (
 	checkoutRemoteRE   = regexp.MustCompile(`^unable to find the checkout remote (\S+) in the remotes for (project|starterProject) (\S+)$`)
 	dupKeyRE           = regexp.MustCompile(`^duplicate key: (\S+)$`)
 	entryKeyPath       = regexp.MustCompile(`^(components\[\d+\]\.name|commands\[\d+\]\.id|projects\[\d+\]\.name|starterProjects\[\d+\]\.name)$`)
+	groupKindPath      = regexp.MustCompile(`^commands\[\d+\]\.\w+\.group\.kind$`)
 	endpointNamePath   = regexp.MustCompile(`^components\[\d+\]\.\w+\.endpoints\[\d+\]\.name$`)
 	endpointPortPath   = regexp.MustCompile(`^components\[\d+\]\.\w+\.endpoints\[\d+\]\.targetPort$`)
 )
@@ -60,6 +62,11 @@ var (
 func translate(ix *Index, err error, code string) diag.List {
 	var out diag.List
 	for _, e := range flatten(err) {
+		var noDefault *validation.MissingDefaultCmdWarning
+		if errors.As(e, &noDefault) {
+			out = append(out, missingDefault(ix, e.Error()))
+			continue
+		}
 		msg := cleanMessage(e.Error())
 		if strings.HasPrefix(msg, "invalid devfile schema. errors :") {
 			for _, line := range strings.Split(msg, "\n")[1:] {
@@ -98,6 +105,26 @@ func translate(ix *Index, err error, code string) diag.List {
 		out = append(out, d)
 	}
 	return out
+}
+
+var groupKindRE = regexp.MustCompile(`^command group (\w+) warning`)
+
+// missingDefault turns the devfile API's MissingDefaultCmdWarning (a group
+// with several commands and no isDefault) into a warning, as odo and Che
+// treat it: the devfile stays usable, ws runs no command by group. It is
+// placed at the group of the first command of that kind.
+func missingDefault(ix *Index, msg string) diag.Diagnostic {
+	kind := ""
+	if m := groupKindRE.FindStringSubmatch(msg); m != nil {
+		kind = m[1]
+	}
+	path := ""
+	if ps := ix.FindValues(groupKindPath, kind); len(ps) > 0 {
+		path = Parent(ps[0])
+	}
+	return diag.Diagnostic{Severity: diag.Warning, Pos: ix.Pos(path), Path: path, Code: "missing-default-command",
+		Summary: fmt.Sprintf("no %s command is marked isDefault: true among several", kind),
+		Hint:    "mark one command of the group with isDefault: true (tools that run a group's default command need it)"}
 }
 
 // cleanMessage strips the library's wrapping ("failed to ...", "error

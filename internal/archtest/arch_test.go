@@ -37,6 +37,8 @@ func TestPackageBoundaries(t *testing.T) {
 		"ci":     {"os", "net", "net/http", "time", "github.com/spf13/cobra", mod},
 		"diag":   {"os", "net", "time", mod},
 		"plan":   {"os", "net", "time", mod},
+		// The names every area shares; importable from anywhere.
+		"internal/names": {"os", "net", "time", mod},
 		// Only gitlab/ talks to GitLab's REST API.
 		"agent":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab"},
 		"tunnel": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra"},

@@ -38,11 +38,6 @@ type Result struct {
 	Diags diag.List
 }
 
-// ErrNotImplemented is kept for callers written before CompileFile existed.
-//
-// Deprecated: CompileFile is implemented.
-var ErrNotImplemented = errors.New("compile: not implemented yet")
-
 // ErrNoDevfile is returned when no devfile was given and none is found.
 var ErrNoDevfile = errors.New("no devfile found (looked for " + strings.Join(DevfileNames, ", ") + ")")
 

@@ -144,13 +144,29 @@ func Check(schemaPath string, yaml []byte) error {
 	return &Error{Violations: violations(ve)}
 }
 
+// CheckGitLab is [Check] followed by [Rules]: the schema, then GitLab's
+// rules that the schema misses.
+func CheckGitLab(schemaPath string, yaml []byte) error {
+	if err := Check(schemaPath, yaml); err != nil {
+		return err
+	}
+	inst, err := Decode(yaml)
+	if err != nil {
+		return err
+	}
+	if v := Rules(inst); len(v) > 0 {
+		return &Error{Violations: v}
+	}
+	return nil
+}
+
 // Validate fails t when yaml is not a valid GitLab CI file according to
-// ../shared/corpus/schemas/gitlab-ci/ci.json. The test is skipped when
-// ../shared is absent (see [testutil.SharedDir]).
+// ../shared/corpus/schemas/gitlab-ci/ci.json and [Rules]. The test is
+// skipped when ../shared is absent (see [testutil.SharedDir]).
 func Validate(t testing.TB, yaml []byte) {
 	t.Helper()
 	path := filepath.Join(testutil.SharedDir(t), SchemaRel)
-	if err := Check(path, yaml); err != nil {
+	if err := CheckGitLab(path, yaml); err != nil {
 		t.Errorf("generated CI YAML does not validate against %s: %v\n--- YAML ---\n%s", SchemaRel, err, yaml)
 	}
 }
