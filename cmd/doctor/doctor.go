@@ -284,7 +284,7 @@ func (j *ciJob) agentSource() string {
 		bin = long.Value
 	}
 	switch {
-	case bin == "ws":
+	case bin == compiler.AgentBinary || bin == "ws":
 		return compiler.AgentLocal
 	case strings.Contains(bin, ".ws-agent/"):
 		return compiler.AgentService

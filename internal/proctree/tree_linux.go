@@ -22,7 +22,8 @@ const sigterm = syscall.SIGTERM
 // New returns a tree in the best mode this process can have: a cgroup of
 // its own when cgroup v2 is mounted and the process may make and use a
 // child of its cgroup (root on a host, or a delegated cgroup; Docker mounts
-// it read-only), else the subreaper.
+// it read-only), else the subreaper. An error with a non-nil tree is a warning: the tree works
+// but orphans escape it.
 func New(opts Options) (*Tree, error) {
 	t := &Tree{roots: map[int]*exec.Cmd{}, cgfd: -1}
 	if !opts.NoCgroup && opts.Name != "" {
@@ -31,11 +32,13 @@ func New(opts Options) (*Tree, error) {
 			return t, nil
 		}
 	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("become the child subreaper: %w", err)
-	}
 	t.mode = ModeSubreaper
 	t.startReaper()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		// Still usable: it ends what it started and their descendants,
+		// but orphans go to init.
+		return t, fmt.Errorf("become the child subreaper (orphaned processes will escape a stop): %w", err)
+	}
 	return t, nil
 }
 
@@ -48,8 +51,22 @@ func (t *Tree) Close() error {
 		return nil
 	}
 	unix.Close(t.cgfd)
-	if err := os.Remove(t.cgroup); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove cgroup %s: %w", t.cgroup, err)
+	return removeCgroup(t.cgroup)
+}
+
+// removeCgroup removes dir and the (empty) cgroups below it, deepest first.
+func removeCgroup(dir string) error {
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+		}
 	}
 	return nil
 }
@@ -378,7 +395,7 @@ func EndCgroup(dir string, grace time.Duration) []int {
 	t := &Tree{mode: ModeCgroup, cgroup: dir, cgfd: -1}
 	left := t.Kill(grace)
 	if len(left) == 0 {
-		_ = os.Remove(dir)
+		_ = removeCgroup(dir)
 	}
 	return left
 }
