@@ -85,11 +85,14 @@ type Agent struct {
 	// treeErr is a warning from making the tree (orphans may escape).
 	treeErr error
 
-	sentinelMu sync.Mutex
-	sentinel   *sentinel
-	runnerStop chan struct{} // closed when the sentinel heard the runner's SIGTERM
-	stopOnce   sync.Once
-	stopping   atomic.Bool
+	sentinelMu  sync.Mutex
+	sentinel    *sentinel          // the current one: it listens, highest PID
+	sentinels   map[*sentinel]bool // every live one
+	sentinelSeq int
+	newestReady chan struct{}
+	runnerStop  chan struct{} // closed when the sentinel heard the runner's SIGTERM
+	stopOnce    sync.Once
+	stopping    atomic.Bool
 
 	logMu   sync.Mutex
 	logFile *os.File
@@ -135,7 +138,7 @@ func New(cfg Config) *Agent {
 		// on the tunnel, which goes through the proxy.
 		cfg.NoPortConns = true
 	}
-	a := &Agent{cfg: cfg, phase: "starting", runnerStop: make(chan struct{})}
+	a := &Agent{cfg: cfg, phase: "starting", runnerStop: make(chan struct{}), sentinels: map[*sentinel]bool{}}
 	a.tree, a.treeErr = proctree.New(proctree.Options{Name: cfg.Cgroup})
 	a.touch()
 	return a
@@ -163,6 +166,7 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go a.keepSentinelOnTop(runCtx)
 	var wg sync.WaitGroup
 	if a.cfg.Gateway != "" {
 		wg.Add(1)
@@ -178,6 +182,8 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 			}
 			return
 		}
+		// Ready once the stop sentinel is in place above what postStart started.
+		a.waitSentinel(5 * time.Second)
 		a.logf("workspace %q is ready", a.cfg.Plan.Workspace)
 		a.setPhase("running", "")
 	}()

@@ -44,6 +44,11 @@ func (a *Agent) RunSteps(ctx context.Context, stage string, steps []plan.Step) e
 				err := cmd.Wait()
 				stop()
 				a.tree.Done(cmd)
+				if errors.Is(err, exec.ErrWaitDelay) {
+					// The command exited 0 but left a background process
+					// holding its output (python3 -m http.server &).
+					err = nil
+				}
 				if err != nil {
 					errs[j] = fmt.Errorf("%s: command %s failed: %s", stage, c.ID, exitText(err))
 				}

@@ -30,6 +30,8 @@ const InjectDir = ".ws-agent"
 // that no live service holds: what after_script could not remove (a job
 // timeout skips after_script) goes with the next delivery.
 func Inject(ctx context.Context, e Env) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	builds, job := e.Getenv("CI_BUILDS_DIR"), e.Getenv("CI_JOB_ID")
 	if builds == "" || job == "" {
 		return &hintError{errors.New("CI_BUILDS_DIR or CI_JOB_ID is not set"), "'ws-agent inject' is the command of the ws-agent-injector service in a workspace job"}
@@ -57,8 +59,6 @@ func Inject(ctx context.Context, e Env) error {
 		return fmt.Errorf("deliver the agent: %w", err)
 	}
 	fmt.Fprintf(e.Stdout, "ws-agent: delivered %s (removed %d stale deliveries)\n", dst, removed)
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	<-ctx.Done()
 	_ = os.RemoveAll(own)
 	return nil
