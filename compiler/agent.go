@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/ws-dev/ws/ci"
 	"github.com/ws-dev/ws/plan"
@@ -85,6 +86,22 @@ func (c *compiler) injectAgent(job *ci.Job) {
 	script = append(script, agentLine)
 	job.Script = script
 	job.AfterScript = after
+}
+
+// releaseVersion is a version goreleaser tags the image with: X.Y.Z or
+// X.Y.Z-pre, with or without a leading v; not a development build
+// (git describe's -N-gHASH, -dirty, a snapshot's -next, dev).
+var releaseVersion = regexp.MustCompile(`^v?(\d+\.\d+\.\d+(?:-(?:alpha|beta|rc)[.0-9]*)?)$`)
+
+// AgentImageFor is the ws image that delivers the agent for ws version v:
+// the image of the same release, so a runner's if-not-present pull policy
+// never keeps a stale agent after an upgrade (a tag is never reused);
+// DefaultAgentImage (:latest) for development builds, which have no image.
+func AgentImageFor(v string) string {
+	if m := releaseVersion.FindStringSubmatch(v); m != nil {
+		return AgentImageRepo + ":" + m[1]
+	}
+	return DefaultAgentImage
 }
 
 // stopMargins says, in seconds, how long before a job timeout of min

@@ -152,7 +152,7 @@ func (c *compiler) settings() settings {
 		src = AgentArtifact
 	}
 	s.agentSource = src
-	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, DefaultAgentImage)
+	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, AgentImageFor(c.opts.Version))
 	s.builderImage, _ = str(c.opts.BuilderImage, AttrBuilderImage, DefaultBuilderImage)
 	return s
 }
