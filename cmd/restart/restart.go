@@ -21,7 +21,12 @@ func NewCmdRestart(f *cmdutil.Factory, runF func(*up.UpOptions) error) *cobra.Co
 		Short:   "Cancel a workspace and launch it again, recompiling the devfile",
 		Long: `Cancel the running pipelines of workspace NAME, wait until GitLab reports them
 stopped (cancel alone proves nothing), recompile the devfile, commit it to
-ws/NAME when it changed, and create a new pipeline.`,
+ws/NAME when it changed, and create a new pipeline.
+
+The new job waits for the resource group ws/NAME while the canceled job
+still runs its after_script (postStop; up to 5 minutes by default,
+RUNNER_AFTER_SCRIPT_TIMEOUT) and its cache and artifact uploads; ws says so
+while it waits.`,
 		Example: `  $ ws restart demo
   $ ws restart demo devfile.yaml --no-wait`,
 		Args: cmdutil.UsageArgs("restart", cobra.RangeArgs(1, 2)),
