@@ -66,6 +66,10 @@ type Config struct {
 	// Cgroup names the cgroup v2 the agent makes for the workspace's
 	// processes when it may (e.g. ws-job-<CI_JOB_ID>); empty: subreaper only.
 	Cgroup string
+	// ReapOrphans: this process is the agent alone (agent/cli), so in
+	// subreaper mode it reaps every orphan reparented to it; leave it off
+	// when the agent shares its process with other code (tests).
+	ReapOrphans bool
 }
 
 // Reason says why Run returned.
@@ -139,7 +143,7 @@ func New(cfg Config) *Agent {
 		cfg.NoPortConns = true
 	}
 	a := &Agent{cfg: cfg, phase: "starting", runnerStop: make(chan struct{}), sentinels: map[*sentinel]bool{}}
-	a.tree, a.treeErr = proctree.New(proctree.Options{Name: cfg.Cgroup})
+	a.tree, a.treeErr = proctree.New(proctree.Options{Name: cfg.Cgroup, Reap: cfg.ReapOrphans})
 	a.touch()
 	return a
 }

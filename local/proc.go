@@ -119,7 +119,9 @@ const cgroupFile = "cgroup"
 // the job log how the processes are kept.
 func jobTree(log io.Writer, dir, marker string, watchdog int) *proctree.Tree {
 	proctree.Exclude(watchdog)
-	t, err := proctree.New(proctree.Options{Name: "ws-local-" + marker})
+	// The supervisor starts nothing else in shell mode (the watchdog is
+	// excluded), so it may reap the job's orphans.
+	t, err := proctree.New(proctree.Options{Name: "ws-local-" + marker, Reap: true})
 	if err != nil {
 		fmt.Fprintf(log, "ws: warning: %v\n", err)
 	}

@@ -168,6 +168,8 @@ func Config(p *plan.Plan, o options, e Env) (agent.Config, error) {
 		LogFile:    o.logFile,
 		MaxBackoff: o.maxBackoff,
 		Version:    e.Version,
+		// This process is the agent alone: every child is the workspace's.
+		ReapOrphans: true,
 	}
 	if v := getenv("WS_AGENT_GATEWAY"); v != "" {
 		cfg.Gateway = v

@@ -17,8 +17,8 @@ import (
 
 	"github.com/ws-dev/ws/ci"
 	"github.com/ws-dev/ws/compiler"
-	"github.com/ws-dev/ws/internal/build"
 	"github.com/ws-dev/ws/diag"
+	"github.com/ws-dev/ws/internal/build"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/schema"
 )

@@ -36,6 +36,14 @@ type Options struct {
 	// NoCgroup skips the cgroup and uses the subreaper (tests of the
 	// fallback; hosts where cgroups are managed by someone else).
 	NoCgroup bool
+	// Reap makes the tree reap, in subreaper mode, every child of this
+	// process that was not started through a Tree and not Excluded: the
+	// orphans reparented to it. Set it only in a process whose every child
+	// is started through the tree (the agent, the local supervisor): in any
+	// other, it could take a child's exit status from the code that waits
+	// for it. Without it, exited orphans stay zombies until this process
+	// ends (they no longer count as the tree's).
+	Reap bool
 }
 
 // Tree is the set of processes a workspace started, their descendants and
@@ -47,6 +55,7 @@ type Tree struct {
 	cgroup string // the cgroup directory (ModeCgroup)
 	cgfd   int    // an fd of it for CLONE_INTO_CGROUP
 
+	reap  bool
 	mu    sync.Mutex
 	roots map[int]*exec.Cmd // processes started through Start, not yet Done
 	stop  func()            // stops the reaper

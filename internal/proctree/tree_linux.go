@@ -25,7 +25,7 @@ const sigterm = syscall.SIGTERM
 // it read-only), else the subreaper. An error with a non-nil tree is a warning: the tree works
 // but orphans escape it.
 func New(opts Options) (*Tree, error) {
-	t := &Tree{roots: map[int]*exec.Cmd{}, cgfd: -1}
+	t := &Tree{roots: map[int]*exec.Cmd{}, cgfd: -1, reap: opts.Reap}
 	if !opts.NoCgroup && opts.Name != "" {
 		if dir, fd, err := makeCgroup(opts.Parent, opts.Name); err == nil {
 			t.mode, t.cgroup, t.cgfd = ModeCgroup, dir, fd
@@ -33,7 +33,9 @@ func New(opts Options) (*Tree, error) {
 		}
 	}
 	t.mode = ModeSubreaper
-	t.startReaper()
+	if t.reap {
+		t.startReaper()
+	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		// Still usable: it ends what it started and their descendants,
 		// but orphans go to init.
@@ -87,7 +89,7 @@ func (t *Tree) Pids() []int {
 	if t.mode == ModeCgroup {
 		return CgroupPids(t.cgroup)
 	}
-	t.reap()
+	t.reapOrphans()
 	self := os.Getpid()
 	registry.Lock()
 	t.mu.Lock()
@@ -194,14 +196,17 @@ func (t *Tree) startReaper() {
 			case <-done:
 				return
 			case <-ch:
-				t.reap()
+				t.reapOrphans()
 			}
 		}
 	}()
 	t.stop = func() { signal.Stop(ch); close(done) }
 }
 
-func (t *Tree) reap() {
+func (t *Tree) reapOrphans() {
+	if !t.reap {
+		return
+	}
 	registry.Lock()
 	defer registry.Unlock()
 	for _, c := range children(os.Getpid()) {

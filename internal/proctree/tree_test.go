@@ -53,7 +53,7 @@ func detach(t *testing.T, tr *proctree.Tree, trapTERM bool) int {
 }
 
 func modes(t *testing.T) map[string]proctree.Options {
-	m := map[string]proctree.Options{"subreaper": {NoCgroup: true}}
+	m := map[string]proctree.Options{"subreaper": {NoCgroup: true, Reap: true}}
 	if _, err := proctree.OwnCgroup(); err == nil {
 		m["cgroup"] = proctree.Options{Name: "ws-proctree-test-" + strconv.Itoa(os.Getpid())}
 	}
@@ -112,7 +112,7 @@ func TestKillForcesTheStubborn(t *testing.T) {
 // TestOrphansAreReaped: in subreaper mode orphans come back to this
 // process; once they exit they must not stay zombies.
 func TestOrphansAreReaped(t *testing.T) {
-	tr, err := proctree.New(proctree.Options{NoCgroup: true})
+	tr, err := proctree.New(proctree.Options{NoCgroup: true, Reap: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestOrphansAreReaped(t *testing.T) {
 // TestOwnedChildrenAreLeftToTheirOwner: the reaper must not steal the exit
 // status of a command its owner waits for.
 func TestOwnedChildrenAreLeftToTheirOwner(t *testing.T) {
-	tr, err := proctree.New(proctree.Options{NoCgroup: true})
+	tr, err := proctree.New(proctree.Options{NoCgroup: true, Reap: true})
 	if err != nil {
 		t.Fatal(err)
 	}
