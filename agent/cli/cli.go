@@ -153,6 +153,9 @@ func run(ctx context.Context, o options, e Env) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 	_, err = a.Run(ctx)
+	// Stopped: the runner's sweep may still reach this process (Docker);
+	// it must not turn a clean stop into "killed by SIGTERM" on the way out.
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	return err
 }
 
