@@ -67,7 +67,7 @@ func (a *Agent) respawnSentinel() <-chan struct{} {
 	a.sentinelMu.Lock()
 	defer a.sentinelMu.Unlock()
 	cmd := exec.Command(a.cfg.Sentinel[0], a.cfg.Sentinel[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = sentinelAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil
