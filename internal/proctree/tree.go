@@ -115,6 +115,9 @@ var registry = struct {
 	sync.Mutex
 	started  map[int]bool
 	excluded map[int]bool
+	// subreapers counts the open trees in subreaper mode; the last Close
+	// gives the process its ordinary parent role back.
+	subreapers int
 }{started: map[int]bool{}, excluded: map[int]bool{}}
 
 // Kill ends every process of the tree: SIGTERM to each, then SIGKILL to

@@ -36,6 +36,9 @@ func New(opts Options) (*Tree, error) {
 	if t.reap {
 		t.startReaper()
 	}
+	registry.Lock()
+	registry.subreapers++
+	registry.Unlock()
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		// Still usable: it ends what it started and their descendants,
 		// but orphans go to init.
@@ -48,11 +51,25 @@ func New(opts Options) (*Tree, error) {
 func (t *Tree) Close() error {
 	if t.stop != nil {
 		t.stop()
+		t.stop = nil
+	}
+	if t.mode == ModeSubreaper {
+		registry.Lock()
+		registry.subreapers--
+		if registry.subreapers == 0 {
+			_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+		}
+		registry.Unlock()
+		t.mode = ModeGroups // closed: a second Close does nothing
+		return nil
 	}
 	if t.mode != ModeCgroup {
 		return nil
 	}
-	unix.Close(t.cgfd)
+	if t.cgfd >= 0 {
+		unix.Close(t.cgfd)
+		t.cgfd = -1
+	}
 	return removeCgroup(t.cgroup)
 }
 
