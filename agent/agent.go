@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/yamux"
 	"golang.org/x/net/http/httpproxy"
 
+	"github.com/ws-dev/ws/internal/proctree"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -51,20 +51,52 @@ type Config struct {
 	// NoPortConns leaves CapPortConn out of the Hello: port streams then
 	// stay on the yamux session (tests; agents before data connections).
 	NoPortConns bool
+	// Deadline, when not zero, ends the agent cleanly at that time
+	// (ReasonDeadline): cmd/agent sets it to the job's start + timeout −
+	// the plan's stop margin (JobDeadline), so preStop, after_script and
+	// the uploads run before GitLab's hard cap.
+	Deadline time.Time
+	// StopClaim is a file in the job's project directory whose creation
+	// claims this job's preStop run: whoever creates it first, the agent
+	// or after_script ('--hook stop'), runs preStop; empty: always run it.
+	StopClaim string
+	// Sentinel is the command that runs this binary as the stop sentinel
+	// (see sentinel.go); empty: no sentinel (set on the Docker executor).
+	Sentinel []string
+	// Cgroup names the cgroup v2 the agent makes for the workspace's
+	// processes when it may (e.g. ws-job-<CI_JOB_ID>); empty: subreaper only.
+	Cgroup string
+	// ReapOrphans: this process is the agent alone (agent/cli), so in
+	// subreaper mode it reaps every orphan reparented to it; leave it off
+	// when the agent shares its process with other code (tests).
+	ReapOrphans bool
 }
 
 // Reason says why Run returned.
 type Reason string
 
 const (
-	ReasonStopped Reason = "stopped" // the context was cancelled (SIGTERM)
-	ReasonIdle    Reason = "idle"    // the idle timeout expired
+	ReasonStopped  Reason = "stopped"  // the context was cancelled (SIGTERM)
+	ReasonIdle     Reason = "idle"     // the idle timeout expired
+	ReasonDeadline Reason = "deadline" // Config.Deadline came: the job's time is nearly up
+	ReasonRunner   Reason = "runner"   // the runner is signalling the job's processes (the sentinel heard it)
 )
 
 // Agent is one running agent.
 type Agent struct {
-	cfg   Config
-	procs procs
+	cfg  Config
+	tree *proctree.Tree
+	// treeErr is a warning from making the tree (orphans may escape).
+	treeErr error
+
+	sentinelMu  sync.Mutex
+	sentinel    *sentinel          // the current one: it listens, highest PID
+	sentinels   map[*sentinel]bool // every live one
+	sentinelSeq int
+	newestReady chan struct{}
+	runnerStop  chan struct{} // closed when the sentinel heard the runner's SIGTERM
+	stopOnce    sync.Once
+	stopping    atomic.Bool
 
 	logMu   sync.Mutex
 	logFile *os.File
@@ -110,7 +142,8 @@ func New(cfg Config) *Agent {
 		// on the tunnel, which goes through the proxy.
 		cfg.NoPortConns = true
 	}
-	a := &Agent{cfg: cfg, phase: "starting"}
+	a := &Agent{cfg: cfg, phase: "starting", runnerStop: make(chan struct{}), sentinels: map[*sentinel]bool{}}
+	a.tree, a.treeErr = proctree.New(proctree.Options{Name: cfg.Cgroup, Reap: cfg.ReapOrphans})
 	a.touch()
 	return a
 }
@@ -125,10 +158,19 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 		return "", err
 	}
 	defer a.closeLog()
-	a.logf("workspace %q: agent starting", a.cfg.Plan.Workspace)
+	defer a.tree.Close()
+	a.logf("workspace %q: agent starting; its processes are kept %s", a.cfg.Plan.Workspace, a.treeText())
+	if a.treeErr != nil {
+		a.logf("warning: %v", a.treeErr)
+	}
+	if !a.cfg.Deadline.IsZero() {
+		a.logf("the workspace stops itself cleanly at %s, before the job's time limit", a.cfg.Deadline.UTC().Format(time.RFC3339))
+	}
+	a.respawnSentinel()
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	go a.keepSentinelOnTop(runCtx)
 	var wg sync.WaitGroup
 	if a.cfg.Gateway != "" {
 		wg.Add(1)
@@ -145,23 +187,27 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 			}
 			return
 		}
+		// Ready once the stop sentinel is in place above what postStart started.
+		a.waitSentinel(5 * time.Second)
 		a.logf("workspace %q is ready", a.cfg.Plan.Workspace)
 		a.setPhase("running", "")
 	}()
 
 	reason := a.wait(ctx)
+	a.stopping.Store(true)
 	switch reason {
 	case ReasonIdle:
 		a.logf("no shell and no port traffic for %s: stopping the workspace", a.cfg.IdleTimeout)
+	case ReasonDeadline:
+		a.logf("the workspace reached its time limit: stopping cleanly so that after_script (postStop) and the cache upload still run")
+	case ReasonRunner:
+		a.logf("the runner is stopping the job (SIGTERM to the job's processes): running preStop first")
 	default:
-		a.logf("stop requested: running preStop")
+		a.logf("stop requested")
 	}
 	a.setPhase("stopping", "")
-	stopCtx, stopCancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
-	if err := a.RunSteps(stopCtx, "preStop", a.cfg.Plan.PreStop); err != nil {
-		a.logf("%v", err)
-	}
-	stopCancel()
+	a.preStop()
+	a.stopSentinel()
 	a.terminate(2 * time.Second)
 	cancel()
 	wg.Wait()
@@ -169,42 +215,60 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 	return reason, nil
 }
 
-// RunHook runs one stage of the plan (postStop from after_script) and returns.
+// HookStop is the hook after_script runs: preStop, unless the agent already
+// claimed it for this job (Config.StopClaim), then postStop, then the end
+// of whatever the job left in its cgroup.
+const HookStop = "stop"
+
+// RunHook runs one stage of the plan, or HookStop, and returns.
 func (a *Agent) RunHook(ctx context.Context, hook string) error {
 	if err := a.openLog(); err != nil {
 		return err
 	}
 	defer a.closeLog()
-	var steps []plan.Step
+	defer a.tree.Close()
+	var err error
 	switch hook {
+	case HookStop:
+		a.preStop()
+		err = a.RunSteps(ctx, "postStop", a.cfg.Plan.PostStop)
 	case "postStart":
-		steps = a.cfg.Plan.PostStart
+		err = a.RunSteps(ctx, hook, a.cfg.Plan.PostStart)
 	case "preStop":
-		steps = a.cfg.Plan.PreStop
+		err = a.RunSteps(ctx, hook, a.cfg.Plan.PreStop)
 	case "postStop":
-		steps = a.cfg.Plan.PostStop
+		err = a.RunSteps(ctx, hook, a.cfg.Plan.PostStop)
 	default:
-		return fmt.Errorf("unknown hook %q: want postStart, preStop or postStop", hook)
+		return fmt.Errorf("unknown hook %q: want stop, postStart, preStop or postStop", hook)
 	}
-	err := a.RunSteps(ctx, hook, steps)
 	a.terminate(2 * time.Second)
 	return err
 }
 
 func (a *Agent) wait(ctx context.Context) Reason {
-	if a.cfg.IdleTimeout <= 0 {
-		<-ctx.Done()
-		return ReasonStopped
+	var deadline <-chan time.Time
+	if !a.cfg.Deadline.IsZero() {
+		t := time.NewTimer(time.Until(a.cfg.Deadline))
+		defer t.Stop()
+		deadline = t.C
 	}
-	tick := a.cfg.IdleTimeout / 20
-	tick = max(min(tick, 5*time.Second), 50*time.Millisecond)
-	t := time.NewTicker(tick)
-	defer t.Stop()
+	var idle <-chan time.Time
+	if a.cfg.IdleTimeout > 0 {
+		tick := a.cfg.IdleTimeout / 20
+		tick = max(min(tick, 5*time.Second), 50*time.Millisecond)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		idle = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ReasonStopped
-		case <-t.C:
+		case <-deadline:
+			return ReasonDeadline
+		case <-a.runnerStop:
+			return ReasonRunner
+		case <-idle:
 			if a.active.Load() > 0 {
 				a.touch()
 				continue
@@ -218,17 +282,12 @@ func (a *Agent) wait(ctx context.Context) Reason {
 
 func (a *Agent) touch() { a.lastActivity.Store(time.Now().UnixNano()) }
 
-// terminate sends SIGTERM to every process group the agent started, then
-// SIGKILL to those still running after grace.
+// terminate ends every process of the workspace, however it detached:
+// SIGTERM, then SIGKILL to those still running after grace.
 func (a *Agent) terminate(grace time.Duration) {
-	if a.procs.signalAll(syscall.SIGTERM) == 0 {
-		return
+	if left := a.tree.Kill(grace); len(left) > 0 {
+		a.logf("warning: processes still running after the stop: %v", left)
 	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && a.procs.count() > 0 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	a.procs.signalAll(syscall.SIGKILL)
 }
 
 func (a *Agent) setPhase(phase, errText string) {

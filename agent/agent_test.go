@@ -20,7 +20,7 @@ import (
 func TestPhaseSetDuringHandshake(t *testing.T) {
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "go")
-	out := &testutil.SyncBuffer{}
+	out := &notifyBuffer{written: make(chan struct{}, 1)}
 	got := make(chan string, 1)
 	errs := make(chan string, 1)
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -51,15 +51,16 @@ func TestPhaseSetDuringHandshake(t *testing.T) {
 			errs <- "hello: " + hello.Phase
 			return
 		}
-		// Let postStart end, and wait until the agent has set the phase, before answering.
+		// Let postStart end, and wait until the agent has set the phase (it
+		// logs it), before answering.
 		_ = os.WriteFile(gate, nil, 0o644)
-		deadline := time.Now().Add(10 * time.Second)
 		for !strings.Contains(out.String(), `workspace "x" is ready`) {
-			if time.Now().After(deadline) {
+			select {
+			case <-out.written:
+			case <-time.After(time.Minute):
 				errs <- "postStart did not end: " + out.String()
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 		if err := tunnel.WriteLine(st, tunnel.Welcome{OK: true}); err != nil {
 			errs <- err.Error()
@@ -98,6 +99,22 @@ func TestPhaseSetDuringHandshake(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("the gateway never heard that the workspace runs; agent log:\n%s", out.String())
 	}
+}
+
+// notifyBuffer is the agent's log; written is poked on every write, so a
+// test waits for a line without polling.
+type notifyBuffer struct {
+	testutil.SyncBuffer
+	written chan struct{}
+}
+
+func (b *notifyBuffer) Write(p []byte) (int, error) {
+	n, err := b.SyncBuffer.Write(p)
+	select {
+	case b.written <- struct{}{}:
+	default:
+	}
+	return n, err
 }
 
 // Behind an HTTP proxy the agent keeps port streams on the tunnel: direct

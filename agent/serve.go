@@ -305,13 +305,16 @@ func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, e
 	cmd := s.command(h)
 	ps.cmd = cmd
 	size := &pty.Winsize{Cols: uint16(clamp(h.Cols, 80)), Rows: uint16(clamp(h.Rows, 24))}
-	ptmx, err := pty.StartWithSize(cmd, size) // Setsid + controlling terminal
+	var ptmx *os.File
+	err := s.a.start(cmd, func() (err error) {
+		ptmx, err = pty.StartWithSize(cmd, size) // Setsid + controlling terminal
+		return err
+	})
 	if err != nil {
 		data.Close()
 		return 127, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	s.a.procs.add(cmd)
-	defer s.a.procs.remove(cmd)
+	defer s.a.tree.Done(cmd)
 	inDone, outDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		io.Copy(ptmx, data)
@@ -353,14 +356,14 @@ func (s *server) runExec(h tunnel.Header, ps *procSession, data, stderr net.Conn
 	cmd.WaitDelay = time.Second
 	stdin, err := cmd.StdinPipe()
 	if err == nil {
-		err = s.a.procs.start(cmd)
+		err = s.a.start(cmd, nil)
 	}
 	if err != nil {
 		data.Close()
 		stderr.Close()
 		return 127, fmt.Errorf("start %s: %w", cmd.Args[0], err)
 	}
-	defer s.a.procs.remove(cmd)
+	defer s.a.tree.Done(cmd)
 	go func() {
 		io.Copy(stdin, data)
 		stdin.Close()

@@ -32,7 +32,7 @@ func (a *Agent) RunSteps(ctx context.Context, stage string, steps []plan.Step) e
 			if c.Background {
 				go func() {
 					err := cmd.Wait()
-					a.procs.remove(cmd)
+					a.tree.Done(cmd)
 					a.logf("%s: %s (background) ended: %v", stage, c.ID, exitText(err))
 				}()
 				continue
@@ -43,7 +43,12 @@ func (a *Agent) RunSteps(ctx context.Context, stage string, steps []plan.Step) e
 				stop := context.AfterFunc(ctx, func() { signalGroup(cmd, syscall.SIGTERM) })
 				err := cmd.Wait()
 				stop()
-				a.procs.remove(cmd)
+				a.tree.Done(cmd)
+				if errors.Is(err, exec.ErrWaitDelay) {
+					// The command exited 0 but left a background process
+					// holding its output (python3 -m http.server &).
+					err = nil
+				}
 				if err != nil {
 					errs[j] = fmt.Errorf("%s: command %s failed: %s", stage, c.ID, exitText(err))
 				}
@@ -74,7 +79,7 @@ func (a *Agent) startCommand(stage string, c plan.Command) (*exec.Cmd, error) {
 	// Background servers may keep inherited pipes open; don't block on them.
 	cmd.WaitDelay = 2 * time.Second
 	a.logf("%s: running %s: %s", stage, c.ID, c.CommandLine)
-	if err := a.procs.start(cmd); err != nil {
+	if err := a.start(cmd, nil); err != nil {
 		return nil, fmt.Errorf("%s: start %s: %w", stage, c.ID, err)
 	}
 	return cmd, nil
@@ -111,55 +116,6 @@ func (a *Agent) prefixWriter(prefix string) io.Writer {
 		io.Copy(io.Discard, pr)
 	}()
 	return pw
-}
-
-// procs tracks started processes so they can be signalled as groups.
-type procs struct {
-	mu sync.Mutex
-	m  map[*exec.Cmd]struct{}
-}
-
-func (p *procs) start(cmd *exec.Cmd) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	if p.m == nil {
-		p.m = map[*exec.Cmd]struct{}{}
-	}
-	p.m[cmd] = struct{}{}
-	return nil
-}
-
-func (p *procs) add(cmd *exec.Cmd) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = map[*exec.Cmd]struct{}{}
-	}
-	p.m[cmd] = struct{}{}
-}
-
-func (p *procs) remove(cmd *exec.Cmd) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.m, cmd)
-}
-
-func (p *procs) signalAll(sig syscall.Signal) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.m {
-		signalGroup(c, sig)
-	}
-	return len(p.m)
-}
-
-func (p *procs) count() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.m)
 }
 
 // signalGroup signals cmd's process group (each command and shell runs in

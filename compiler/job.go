@@ -74,8 +74,9 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 	c.agentVars(&job)
 	job.Variables.Set(ci.Variable{Name: "PROJECT_SOURCE", Value: "$CI_PROJECT_DIR"})
 	job.Variables.Set(ci.Variable{Name: "PROJECTS_ROOT", Value: "$CI_BUILDS_DIR"})
-	if st := scriptTimeout(c.set.timeoutMin); st != "" {
+	if st := scriptTimeout(c.set.timeoutMin); st != "0" {
 		job.Variables.Set(ci.Variable{Name: "RUNNER_SCRIPT_TIMEOUT", Value: st})
+		stopPlan(p, c.set.timeoutMin)
 	}
 	resources(&job.Variables, "KUBERNETES_", ct.Container)
 	job.Variables.Merge(envVariables(containerEnv(ct)))
@@ -114,16 +115,6 @@ func (c *compiler) workspaceJob(p *plan.Plan) ci.Job {
 		job.Needs = &needs
 	}
 	return job
-}
-
-// scriptTimeout ends the script 10 minutes (or a tenth, for short jobs)
-// before the job timeout, so after_script and the cache upload still run.
-func scriptTimeout(min int) string {
-	margin := 10
-	if min < 60 {
-		margin = max(min/10, 1)
-	}
-	return goDuration(min - margin)
 }
 
 // secretNameRE matches env names that look like credentials.

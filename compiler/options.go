@@ -26,7 +26,11 @@ const (
 
 // Defaults for settings neither a flag nor a devfile attribute gave.
 const (
-	DefaultAgentImage   = "registry.gitlab.com/ws-dev/ws:latest"
+	// AgentImageRepo is the ws image; AgentImageFor picks its tag.
+	AgentImageRepo = "registry.gitlab.com/ws-dev/ws"
+	// DefaultAgentImage is the image of a development build of ws (one
+	// with no release version): the newest release.
+	DefaultAgentImage   = AgentImageRepo + ":latest"
 	DefaultBuilderImage = "moby/buildkit:rootless"
 	// DefaultDevImage is the workspace's image when the devfile has no
 	// container: the Universal Developer Image, which Eclipse Che adds to
@@ -62,8 +66,11 @@ type Options struct {
 	// AgentSource says how the agent binary reaches the job (see docs/agent-injection.md).
 	AgentSource string
 	// AgentImage is the ws image used to deliver the agent; it must contain
-	// sh and a static ws on PATH. Default: DefaultAgentImage.
+	// sh and a static ws-agent on PATH. Default: AgentImageFor(Version).
 	AgentImage string
+	// Version is the version of ws that compiles (internal/build.Version);
+	// the default agent image is pinned to it (AgentImageFor).
+	Version string
 	// BuilderImage builds devfile image components without a Docker daemon
 	// (rootless BuildKit). Default: DefaultBuilderImage.
 	BuilderImage string

@@ -167,7 +167,7 @@ func (c *compiler) settings() settings {
 		src = AgentArtifact
 	}
 	s.agentSource = src
-	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, DefaultAgentImage)
+	s.agentImage, _ = str(c.opts.AgentImage, AttrAgentImage, AgentImageFor(c.opts.Version))
 	s.builderImage, _ = str(c.opts.BuilderImage, AttrBuilderImage, DefaultBuilderImage)
 	s.dotfiles = c.dotfiles(str(c.opts.Dotfiles, AttrDotfiles, c.opts.DefaultDotfiles))
 	s.defaultImage, _ = str(c.opts.DefaultImage, AttrDefaultImage, DefaultDevImage)

@@ -16,7 +16,10 @@ func TestParseMinutes(t *testing.T) {
 	if got := gitlabDuration(150); got != "2h 30m" {
 		t.Errorf("gitlabDuration(150) = %q", got)
 	}
-	if got := scriptTimeout(240); got != "3h50m" {
-		t.Errorf("scriptTimeout(240) = %q", got)
+	// RUNNER_SCRIPT_TIMEOUT is a backstop a minute after the agent's own stop.
+	for min, want := range map[int]string{240: "3h51m", 60: "51m", 30: "25m", 10: "9m", 2: "1m30s"} {
+		if got := scriptTimeout(min); got != want {
+			t.Errorf("scriptTimeout(%d) = %q, want %q", min, got, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/internal/testutil"
 )
 
@@ -408,8 +409,8 @@ func TestContainerfile(t *testing.T) {
 	if len(from) != 1 || !regexp.MustCompile(`^(alpine|busybox):[0-9.]+`).MatchString(from[0]) {
 		t.Errorf("FROM %v: want one pinned alpine or busybox base (sh and cp for agent delivery)", from)
 	}
-	if len(copies) != 1 || copies[0] != "ws /usr/local/bin/ws" {
-		t.Errorf("COPY %v: want exactly 'COPY ws /usr/local/bin/ws'", copies)
+	if len(copies) != 1 || copies[0] != "ws "+compiler.AgentBinary+" /usr/local/bin/" {
+		t.Errorf("COPY %v: want exactly 'COPY ws %s /usr/local/bin/' (the slim agent every delivery mode uses)", copies, compiler.AgentBinary)
 	}
 	if len(cmds) != 1 || !strings.HasPrefix(cmds[0], `["ws", "gateway", "serve"`) {
 		t.Errorf("CMD %v: want the exec form of ws gateway serve", cmds)

@@ -53,35 +53,40 @@ func TestGoreleaserConfig(t *testing.T) {
 	if c.Version != 2 {
 		t.Errorf("version = %d, want 2", c.Version)
 	}
-	if len(c.Builds) != 1 {
-		t.Fatalf("%d builds, want 1", len(c.Builds))
+	if len(c.Builds) != 2 {
+		t.Fatalf("%d builds, want 2 (ws and the slim agent ws-agent)", len(c.Builds))
 	}
-	b := c.Builds[0]
-	if b.Main != "./cmd/ws" || b.Binary != "ws" {
-		t.Errorf("main/binary = %s/%s", b.Main, b.Binary)
-	}
-	if !slices.Contains(b.Env, "CGO_ENABLED=0") {
-		t.Errorf("env %v: binaries must be static (CGO_ENABLED=0)", b.Env)
-	}
-	if !slices.Contains(b.Flags, "-trimpath") {
-		t.Errorf("flags %v lack -trimpath", b.Flags)
-	}
-	if b.ModTimestamp != "{{ .CommitTimestamp }}" {
-		t.Errorf("mod_timestamp = %q, want the commit timestamp", b.ModTimestamp)
-	}
-	slices.Sort(b.Goos)
-	slices.Sort(b.Goarch)
-	if strings.Join(b.Goos, ",") != "darwin,linux,windows" || strings.Join(b.Goarch, ",") != "amd64,arm64" {
-		t.Errorf("targets %v × %v", b.Goos, b.Goarch)
-	}
-	ld := strings.Join(b.Ldflags, " ")
-	for _, want := range []string{
-		"internal/build.Version={{ .Version }}",
-		"internal/build.Commit={{ .ShortCommit }}",
-		"internal/build.Date={{ .CommitDate }}", // not .Date: the build time would break reproducibility
+	for i, want := range []struct{ main, binary, goos string }{
+		{"./cmd/ws", "ws", "darwin,linux,windows"},
+		{"./cmd/" + compiler.AgentBinary, compiler.AgentBinary, "darwin,linux"},
 	} {
-		if !strings.Contains(ld, "github.com/ws-dev/ws/"+want) {
-			t.Errorf("ldflags %q lack %s", ld, want)
+		b := c.Builds[i]
+		if b.Main != want.main || b.Binary != want.binary {
+			t.Errorf("build %d main/binary = %s/%s, want %s/%s", i, b.Main, b.Binary, want.main, want.binary)
+		}
+		if !slices.Contains(b.Env, "CGO_ENABLED=0") {
+			t.Errorf("env %v: binaries must be static (CGO_ENABLED=0)", b.Env)
+		}
+		if !slices.Contains(b.Flags, "-trimpath") {
+			t.Errorf("flags %v lack -trimpath", b.Flags)
+		}
+		if b.ModTimestamp != "{{ .CommitTimestamp }}" {
+			t.Errorf("mod_timestamp = %q, want the commit timestamp", b.ModTimestamp)
+		}
+		slices.Sort(b.Goos)
+		slices.Sort(b.Goarch)
+		if strings.Join(b.Goos, ",") != want.goos || strings.Join(b.Goarch, ",") != "amd64,arm64" {
+			t.Errorf("%s targets %v × %v", want.binary, b.Goos, b.Goarch)
+		}
+		ld := strings.Join(b.Ldflags, " ")
+		for _, want := range []string{
+			"internal/build.Version={{ .Version }}",
+			"internal/build.Commit={{ .ShortCommit }}",
+			"internal/build.Date={{ .CommitDate }}", // not .Date: the build time would break reproducibility
+		} {
+			if !strings.Contains(ld, "github.com/ws-dev/ws/"+want) {
+				t.Errorf("ldflags %q lack %s", ld, want)
+			}
 		}
 	}
 	if len(c.Archives) == 0 || c.Checksum.NameTemplate == "" {

@@ -2,7 +2,9 @@ package gitlab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -216,4 +218,35 @@ func (r BranchRule) PushRoles() string {
 		return "No one"
 	}
 	return strings.Join(names, ", ")
+}
+
+// FeatureFlagVariables returns the project's CI/CD variables whose names
+// start with FF_ (runner feature flags set for every job of the project),
+// name → value, from GET /projects/:id/variables (every page). Other
+// variables are neither kept nor shown. checked is false when GitLab
+// refused the list (listing CI/CD variables needs Maintainer).
+func (c *Client) FeatureFlagVariables(ctx context.Context, project string) (flags map[string]string, checked bool, err error) {
+	flags = map[string]string{}
+	for page := int64(1); ; page++ {
+		vs, resp, err := call(ctx, c, "list CI/CD variables of "+project, func(o ...gl.RequestOptionFunc) ([]*gl.ProjectVariable, *gl.Response, error) {
+			return c.api.ProjectVariables.ListVariables(project, &gl.ListProjectVariablesOptions{
+				ListOptions: gl.ListOptions{PerPage: 100, Page: page},
+			}, o...)
+		})
+		var ge *Error
+		if errors.As(err, &ge) && (ge.Status == http.StatusForbidden || ge.Status == http.StatusUnauthorized) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		for _, v := range vs {
+			if strings.HasPrefix(v.Key, "FF_") {
+				flags[v.Key] = v.Value
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return flags, true, nil
+		}
+	}
 }

@@ -118,7 +118,7 @@ func (r *containerRunner) start(ctx context.Context) (<-chan error, error) {
 	r.cmd = exec.Command(r.plan.Script[0], r.plan.Script[1:]...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
 	r.cmd.SysProcAttr = jobAttr()
-	return startLocked(r.cmd)
+	return startLocked(r.cmd, nil)
 }
 
 func (r *containerRunner) stop(done <-chan error) error {

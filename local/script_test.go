@@ -50,6 +50,7 @@ func TestScripts(t *testing.T) {
 			"killsuper": cmdKillSupervisor,
 			"exitcode":  cmdExitCode,
 			"perm":      cmdPerm,
+			"gone":      cmdGone,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", env.WorkDir)
@@ -150,6 +151,17 @@ func cmdKillSupervisor(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no job processes before the kill")
 	}
 	ts.Check(syscall.Kill(st.PID, syscall.SIGKILL))
+}
+
+// gone PIDFILE: the process whose pid PIDFILE holds has ended.
+func cmdGone(ts *testscript.TestScript, neg bool, args []string) {
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	ts.Check(err)
+	if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+		ts.Fatalf("process %d (%s) survived the stop", pid, args[0])
+	}
 }
 
 // perm PATH MODE: PATH has permission bits MODE (octal).

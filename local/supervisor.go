@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/proctree"
 )
 
 // File names in a workspace's state directory.
@@ -124,7 +125,7 @@ func Supervise(ctx context.Context, dir string) error {
 	var r runner
 	switch st.Mode {
 	case ModeShell:
-		r = &shellRunner{st: st, job: &j, dir: dir, log: logFile, gateway: base}
+		r = &shellRunner{st: st, job: &j, dir: dir, log: logFile, gateway: base, tree: jobTree(logFile, dir, st.Marker, wd.Process.Pid)}
 	default:
 		gwIn := fmt.Sprintf("http://host.docker.internal:%d", port)
 		r, err = newContainerRunner(st, &j, dir, logFile, gwIn)
@@ -203,6 +204,7 @@ type shellRunner struct {
 	log     io.Writer
 	gateway string
 	cmd     *exec.Cmd
+	tree    *proctree.Tree // the job's processes (proc.go)
 }
 
 func (r *shellRunner) env() []string {
@@ -244,23 +246,26 @@ func (r *shellRunner) start(context.Context) (<-chan error, error) {
 		fmt.Fprintf(r.log, "ws: not starting service %s (alias %s)\n", s.Image, s.Alias)
 	}
 	r.cmd = r.command(r.job.Script)
-	return startLocked(r.cmd)
+	return startLocked(r.cmd, r.tree)
 }
 
 // startLocked starts c from a thread that stays alive until c ends:
-// Pdeathsig fires when the *thread* that started the child exits.
-func startLocked(c *exec.Cmd) (<-chan error, error) {
+// Pdeathsig fires when the *thread* that started the child exits. With a
+// tree, c starts in it (proc.go).
+func startLocked(c *exec.Cmd, tree *proctree.Tree) (<-chan error, error) {
 	done := make(chan error, 1)
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if err := c.Start(); err != nil {
+		if err := startIn(tree, c); err != nil {
 			started <- err
 			return
 		}
 		started <- nil
-		done <- c.Wait()
+		err := c.Wait()
+		doneIn(tree, c)
+		done <- err
 	}()
 	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start job: %w", err)
@@ -285,7 +290,7 @@ func (r *shellRunner) afterScript() {
 		return
 	}
 	c := r.command(r.job.AfterScript)
-	done, err := startLocked(c)
+	done, err := startLocked(c, r.tree)
 	if err != nil {
 		fmt.Fprintf(r.log, "ws: after_script: %v\n", err)
 		return
@@ -298,7 +303,8 @@ func (r *shellRunner) afterScript() {
 	}
 }
 
-func (r *shellRunner) cleanup() {}
+// cleanup ends whatever the job left, however it detached (proc.go).
+func (r *shellRunner) cleanup() { endTree(r.log, r.dir, r.tree) }
 
 // startWatchdog starts 'ws local watchdog DIR' with a pipe on its stdin
 // that only this process holds: EOF tells it the supervisor is gone.
@@ -340,6 +346,7 @@ func Watchdog(dir string, stdin io.Reader) error {
 	if err != nil {
 		return err
 	}
+	endJobCgroup(dir)
 	Sweep(st.Marker, time.Second, 5*time.Second)
 	if st.Mode != ModeShell {
 		removeContainers(context.Background(), st.Mode, st.Marker)

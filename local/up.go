@@ -242,6 +242,7 @@ func Down(ctx context.Context, getenv func(string) string, name string) (*DownRe
 	if st.WatchdogPID > 0 {
 		waitGone(st.WatchdogPID, 10*time.Second)
 	}
+	endJobCgroup(dir)
 	left := Sweep(st.Marker, time.Second, 5*time.Second)
 	if st.Mode != ModeShell {
 		removeContainers(ctx, st.Mode, st.Marker)

@@ -32,8 +32,13 @@ type Plan struct {
 	// PreStop steps run in order when the agent is asked to stop (SIGTERM).
 	PreStop []Step `json:"preStop,omitempty"`
 	// PostStop steps run after the workspace stopped, from the job's
-	// after_script ('ws agent --hook postStop').
+	// after_script ('ws agent --hook stop').
 	PostStop []Step `json:"postStop,omitempty"`
+	// StopMargin is a Go duration: the agent stops itself this long before
+	// the job's timeout (counted from the job's start), so preStop,
+	// after_script and the uploads run before GitLab's hard cap. Empty: the
+	// agent has no deadline of its own.
+	StopMargin string `json:"stopMargin,omitempty"`
 	// Endpoints the tunnel may expose, in devfile order.
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Volumes the agent prepares before the postStart steps, in devfile order.

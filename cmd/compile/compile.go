@@ -117,7 +117,7 @@ Exit status: 0 compiled (warnings allowed), 2 usage error, 3 invalid devfile.`,
 	fl.StringVar(&opts.Gateway, "gateway", "", "gateway base `URL` compiled into the agent's plan")
 	fl.StringVar(&opts.Dotfiles, "dotfiles", "", "dotfiles `REPO` (git URL) the agent clones and installs at start (default: ws/dotfiles)")
 	fl.StringVar(&opts.AgentSource, "agent-source", "", "how the agent reaches the job: artifact, service or local (default artifact)")
-	fl.StringVar(&opts.AgentImage, "agent-image", "", "ws `IMAGE` that delivers the agent (default "+compiler.DefaultAgentImage+")")
+	fl.StringVar(&opts.AgentImage, "agent-image", "", "ws `IMAGE` that delivers the agent (default: ws/agent-image, else "+compiler.AgentImageRepo+":<this ws version>)")
 	fl.StringVar(&opts.BuilderImage, "builder-image", "", "`IMAGE` that builds devfile image components (default "+compiler.DefaultBuilderImage+")")
 	fl.BoolVar(&opts.AllowNetwork, "allow-network", false, "fetch parents and plugins given by URL or registry id")
 	fl.DurationVar(&opts.HTTPTimeout, "http-timeout", 30*time.Second, "timeout of each fetch with --allow-network")

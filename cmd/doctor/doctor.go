@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -54,6 +55,7 @@ const (
 	CheckRunners   = "runners"
 	CheckGateway   = "gateway"
 	CheckAgent     = "agent"
+	CheckFlags     = "runner-flags"
 )
 
 // Check is one line of the report.
@@ -80,8 +82,10 @@ func NewCmdDoctor(f *cmdutil.Factory, runF func(*DoctorOptions) error) *cobra.Co
 		Long: `Check, one by one, what a workspace needs: GitLab reachable and its version;
 the token valid with the api scope; the project found and ws/* branches
 pushable by you; the pipeline variables setting (informational); an online
-runner with the workspace's tags; the gateway healthy; and the agent delivery
-mode suited to the runners. Each check passes, warns or fails, with a fix.
+runner with the workspace's tags; the gateway healthy; the agent delivery
+mode suited to the runners; and no runner feature flag set as a project CI/CD
+variable that breaks workspaces (read by Maintainers only). Each check passes,
+warns or fails, with a fix.
 
 The workspace's tags and agent delivery mode come from --tag and
 --agent-source, else from the devfile in the current directory, else from the
@@ -128,7 +132,10 @@ type workspace struct {
 	tagsFrom    string // "--tag", "devfile .devfile.yaml", "default"
 	agentSource string
 	agentFrom   string
-	note        string // why the devfile could not be used, if it could not
+	// serviceCommands counts the devfile's service containers that set a
+	// command or args (FF_KUBERNETES_HONOR_ENTRYPOINT drops them).
+	serviceCommands int
+	note            string // why the devfile could not be used, if it could not
 }
 
 type doctor struct {
@@ -169,6 +176,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	d.checkRunners()
 	d.checkGateway()
 	d.checkAgent()
+	d.checkFeatureFlags()
 
 	d.report.OK = true
 	for _, c := range d.report.Checks {
@@ -247,6 +255,11 @@ func readWorkspace(dir string, opts *DoctorOptions, s config.Settings) workspace
 	if opts.AgentSource == "" {
 		w.agentSource, w.agentFrom = job.agentSource(), "devfile "+rel
 	}
+	for _, sv := range job.Services {
+		if sv.Alias != "ws-agent-injector" && (len(sv.Entrypoint) > 0 || len(sv.Command) > 0) {
+			w.serviceCommands++
+		}
+	}
 	return w
 }
 
@@ -254,6 +267,11 @@ func readWorkspace(dir string, opts *DoctorOptions, s config.Settings) workspace
 type ciJob struct {
 	Tags      []string  `yaml:"tags"`
 	Variables yaml.Node `yaml:"variables"`
+	Services  []struct {
+		Alias      string   `yaml:"alias"`
+		Entrypoint []string `yaml:"entrypoint"`
+		Command    []string `yaml:"command"`
+	} `yaml:"services"`
 }
 
 func workspaceJob(y []byte) (*ciJob, error) {
@@ -284,7 +302,7 @@ func (j *ciJob) agentSource() string {
 		bin = long.Value
 	}
 	switch {
-	case bin == "ws":
+	case bin == compiler.AgentBinary || bin == "ws":
 		return compiler.AgentLocal
 	case strings.Contains(bin, ".ws-agent/"):
 		return compiler.AgentService
@@ -641,6 +659,94 @@ func (d *doctor) checkAgent() {
 			return
 		}
 		d.add(CheckAgent, StatusPass, mode+" needs a runner that runs images (docker or kubernetes executor); "+unknown, "")
+	}
+}
+
+// runnerFlag is a runner feature flag that breaks a workspace without an
+// error of its own (docs/runners.md, "Feature flags").
+type runnerFlag struct {
+	name string
+	// breaks says what goes wrong for workspace w; fail marks what stops
+	// the workspace from starting at all.
+	breaks func(w workspace) (what string, fail bool)
+}
+
+var runnerFlags = []runnerFlag{
+	{"FF_KUBERNETES_HONOR_ENTRYPOINT", func(w workspace) (string, bool) {
+		// gitlab-runner executors/kubernetes getCommandAndArgs: with the flag
+		// the image's and services' entrypoint and command are dropped.
+		if w.agentSource == compiler.AgentService {
+			return "the agent service loses its command, so the job never gets the agent (use --agent-source artifact)", true
+		}
+		what := "the workspace image's own ENTRYPOINT runs again instead of the entrypoint [\"\"] ws sets"
+		if w.serviceCommands > 0 {
+			what += fmt.Sprintf(", and %d of the devfile's service containers lose their command", w.serviceCommands)
+		}
+		return what, false
+	}},
+	{"FF_SUSPENDABLE_ENVIRONMENTS", func(w workspace) (string, bool) {
+		if w.agentSource == compiler.AgentService {
+			return "services may not share the builds directory, where the agent service puts the agent (use --agent-source artifact)", true
+		}
+		return "services may not share the builds directory (the project)", false
+	}},
+	{"FF_USE_NATIVE_CONTAINER_STOP", func(workspace) (string, bool) {
+		return "the Docker executor skips its SIGTERM to the job's processes, so preStop runs from after_script, after the workspace's processes have gone", false
+	}},
+}
+
+// 8. Runner feature flags that break workspaces silently. Flags in a
+// runner's config.toml are invisible through the API; flags set as the
+// project's CI/CD variables (FF_...: "true") reach every job, so doctor
+// reads those when the user may (Maintainer).
+func (d *doctor) checkFeatureFlags() {
+	const hidden = "flags in a runner's config.toml ([runners.feature_flags]) are not visible through GitLab's API: 'ws runner config' turns these off"
+	var names []string
+	for _, f := range runnerFlags {
+		names = append(names, f.name)
+	}
+	if d.access == nil {
+		d.skip(CheckFlags, "the project check did not pass")
+		return
+	}
+	level := d.access.Level
+	if d.auth != nil && d.auth.IsAdmin {
+		level = gitlab.AccessAdmin
+	}
+	if level < gitlab.AccessMaintainer {
+		d.add(CheckFlags, StatusPass, fmt.Sprintf("not checked whether %s is on: reading the project's CI/CD variables needs Maintainer; %s", strings.Join(names, ", "), hidden), "")
+		return
+	}
+	flags, checked, err := d.client.FeatureFlagVariables(d.ctx, d.project)
+	switch {
+	case err != nil:
+		d.add(CheckFlags, StatusWarn, err.Error(), hintOf(err, "try again"))
+		return
+	case !checked:
+		d.add(CheckFlags, StatusPass, "GitLab did not show the project's CI/CD variables; "+hidden, "")
+		return
+	}
+	var fails, warns []string
+	for _, f := range runnerFlags {
+		if on, _ := strconv.ParseBool(flags[f.name]); !on {
+			continue
+		}
+		what, fail := f.breaks(d.ws)
+		line := fmt.Sprintf("%s is on (a CI/CD variable of %s): %s", f.name, d.project, what)
+		if fail {
+			fails = append(fails, line)
+		} else {
+			warns = append(warns, line)
+		}
+	}
+	fix := fmt.Sprintf("delete the variable (Settings > CI/CD > Variables of %s) or set it to false in the workspace job; see docs/runners.md", d.project)
+	switch {
+	case len(fails) > 0:
+		d.add(CheckFlags, StatusFail, strings.Join(append(fails, warns...), "; "), fix)
+	case len(warns) > 0:
+		d.add(CheckFlags, StatusWarn, strings.Join(warns, "; "), fix)
+	default:
+		d.add(CheckFlags, StatusPass, fmt.Sprintf("no CI/CD variable of %s turns on %s; %s", d.project, strings.Join(names, ", "), hidden), "")
 	}
 }
 

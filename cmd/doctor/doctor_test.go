@@ -154,13 +154,14 @@ ok   pipeline-variables: pipeline variables are disabled (no_one_allowed); ws do
 ok   runners: 1 online runner(s) with tags ws, docker (devfile .devfile.yaml): docker-1
 ok   gateway: gateway GW is healthy (from WS_GATEWAY_URL)
 ok   agent: --agent-source artifact (devfile .devfile.yaml) needs a runner that runs images (docker or kubernetes executor); GitLab does not show a runner's executor through its API, so ws cannot verify it
+ok   runner-flags: not checked whether FF_KUBERNETES_HONOR_ENTRYPOINT, FF_SUSPENDABLE_ENVIRONMENTS, FF_USE_NATIVE_CONTAINER_STOP is on: reading the project's CI/CD variables needs Maintainer; flags in a runner's config.toml ([runners.feature_flags]) are not visible through GitLab's API: 'ws runner config' turns these off
 all checks passed
 `
 	got := strings.ReplaceAll(strings.ReplaceAll(r.out, srv.URL, "HOST"), gw, "GW")
 	assert.Equal(t, want, got)
 	assert.Empty(t, r.err)
 	assert.True(t, r.report.OK)
-	assert.Equal(t, []string{"gitlab=pass", "token=pass", "project=pass", "pipeline-variables=pass", "runners=pass", "gateway=pass", "agent=pass"}, names(r.report))
+	assert.Equal(t, []string{"gitlab=pass", "token=pass", "project=pass", "pipeline-variables=pass", "runners=pass", "gateway=pass", "agent=pass", "runner-flags=pass"}, names(r.report))
 	for _, c := range r.report.Checks {
 		assert.Empty(t, c.Fix, c.Name)
 	}
@@ -187,7 +188,7 @@ func TestGitLabUnreachable(t *testing.T) {
 	assert.Equal(t, StatusFail, c.Status)
 	assert.Contains(t, c.Message, "cannot reach GitLab at "+srv.URL)
 	assert.Equal(t, "check your network and GITLAB_HOST", c.Fix)
-	assert.Equal(t, []string{"gitlab=fail", "token=skip", "project=skip", "pipeline-variables=skip", "runners=skip", "gateway=pass", "agent=pass"}, names(r.report))
+	assert.Equal(t, []string{"gitlab=fail", "token=skip", "project=skip", "pipeline-variables=skip", "runners=skip", "gateway=pass", "agent=pass", "runner-flags=skip"}, names(r.report))
 	assert.Contains(t, r.out, "fail gitlab: ")
 	assert.Contains(t, r.out, "skip token: not checked: GitLab is not reachable\n")
 }
@@ -470,4 +471,38 @@ func TestFlagsReachOptions(t *testing.T) {
 	assert.Equal(t, "service", got.AgentSource)
 	assert.Equal(t, "json", got.Output)
 	assert.True(t, got.Debug)
+}
+
+// TestRunnerFeatureFlags: a Maintainer's doctor reads the project's FF_*
+// CI/CD variables (never another variable's value) and says what each flag
+// that is on breaks for this workspace: the service delivery cannot work
+// with FF_KUBERNETES_HONOR_ENTRYPOINT (fail); other cases warn.
+func TestRunnerFeatureFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		flags  map[string]string
+		status int
+		args   []string
+		want   string
+		text   string
+	}{
+		{"none on", map[string]string{"FF_KUBERNETES_HONOR_ENTRYPOINT": "false"}, 0, nil, StatusPass, "no CI/CD variable of g/p turns on"},
+		{"entrypoint, artifact", map[string]string{"FF_KUBERNETES_HONOR_ENTRYPOINT": "true"}, 0, nil, StatusWarn, "ENTRYPOINT runs again"},
+		{"entrypoint, service", map[string]string{"FF_KUBERNETES_HONOR_ENTRYPOINT": "1"}, 0, []string{"--agent-source", "service"}, StatusFail, "the agent service loses its command"},
+		{"suspendable, service", map[string]string{"FF_SUSPENDABLE_ENVIRONMENTS": "true"}, 0, []string{"--agent-source", "service"}, StatusFail, "builds directory"},
+		{"native stop", map[string]string{"FF_USE_NATIVE_CONTAINER_STOP": "true"}, 0, nil, StatusWarn, "preStop runs from after_script"},
+		{"hidden", nil, 403, nil, StatusPass, "did not show"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := okDoctor()
+			d.Access, d.FeatureFlags, d.VariablesStatus = 40, tc.flags, tc.status
+			srv := start(t, d, 2)
+			args := append([]string{"-R", "g/p", "--gateway", healthy(t, 200)}, tc.args...)
+			r := run(t, srv, map[string]string{}, map[string]string{".devfile.yaml": devfile}, args...)
+			c := r.check(t, CheckFlags)
+			assert.Equal(t, tc.want, c.Status, c.Message)
+			assert.Contains(t, c.Message, tc.text)
+			assert.NotContains(t, r.out, "secret-value")
+		})
+	}
 }

@@ -25,7 +25,12 @@ ws/NAME when it changed, and create a new pipeline.
 
 NAME defaults to the workspace of the devfile in the current directory.
 With --output json the result is the shape of 'ws up' (docs/json.md), with
-the pipeline's and the job's state as GitLab last reported them.`,
+the pipeline's and the job's state as GitLab last reported them.
+
+The new job waits for the resource group ws/NAME while the canceled job
+still runs its after_script (postStop; up to 5 minutes by default,
+RUNNER_AFTER_SCRIPT_TIMEOUT) and its cache and artifact uploads; ws says so
+while it waits.`,
 		Example: `  $ ws restart demo
   $ ws restart demo devfile.yaml --no-wait`,
 		Args: cmdutil.UsageArgs("restart", cobra.RangeArgs(0, 2)),

@@ -38,6 +38,12 @@ var FakeScenarios = map[string]func(s *fg.Server) *fg.Model{
 		m.Install(s)
 		return m
 	},
+	// The canceled job still holds the resource group (its after_script).
+	"running-resource": func(s *fg.Server) *fg.Model {
+		m := &fg.Model{Running: true, Content: "old: config\n", Jobs: []string{"waiting_for_resource", "waiting_for_resource", "running"}, Tags: []string{"ws"}, Online: 1}
+		m.Install(s)
+		return m
+	},
 	"no-runner": func(s *fg.Server) *fg.Model {
 		m := &fg.Model{Jobs: []string{"pending", "pending", "running"}, Tags: []string{"ws", "gpu"}, Online: 0}
 		m.Install(s)

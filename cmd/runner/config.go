@@ -87,7 +87,10 @@ It contains:
   - kubernetes: the *_overwrite_max_allowed keys without which the runner
     silently ignores the KUBERNETES_CPU_*/KUBERNETES_MEMORY_* variables that
     ws compiles from the devfile's cpuLimit/memoryLimit
-  - shell: ws on the runner user's PATH and 'ws compile --agent-source local'
+  - shell: ws-agent on the runner user's PATH and 'ws compile --agent-source local'
+  - [runners.feature_flags] off that break workspaces silently:
+    FF_USE_NATIVE_CONTAINER_STOP (docker), FF_KUBERNETES_HONOR_ENTRYPOINT and
+    FF_SUSPENDABLE_ENVIRONMENTS (kubernetes)
 
 The output depends only on the flags (and GITLAB_HOST for the URL).`,
 		Example: `  $ ws runner config --executor docker >> /etc/gitlab-runner/config.toml
@@ -215,8 +218,11 @@ type Config struct {
 	// ConfigTOML is the config.toml fragment (the text output without --helm).
 	ConfigTOML string `json:"config_toml"`
 	// HelmValues is the gitlab-runner chart values file (with --helm).
-	HelmValues string   `json:"helm_values,omitempty"`
-	Notes      []string `json:"notes"`
+	HelmValues string `json:"helm_values,omitempty"`
+	// FeatureFlags are the [runners.feature_flags] ws needs (all false:
+	// each one breaks workspaces silently; docs/runners.md).
+	FeatureFlags map[string]bool `json:"feature_flags,omitempty"`
+	Notes        []string        `json:"notes"`
 }
 
 // GitLabSettings are set in GitLab when the runner is created, not in config.toml.
@@ -278,6 +284,12 @@ func Build(o *ConfigOptions) *Config {
 			c.Kubernetes.OverwriteMaxAllowed[k.key] = k.value
 		}
 	}
+	for _, f := range featureFlags(o.Executor) {
+		if c.FeatureFlags == nil {
+			c.FeatureFlags = map[string]bool{}
+		}
+		c.FeatureFlags[f.key] = false
+	}
 	c.Notes = notes(o)
 	c.ConfigTOML = renderTOML(o, c)
 	if o.Helm {
@@ -297,7 +309,7 @@ func notes(o *ConfigOptions) []string {
 	case ExecutorKubernetes:
 		n = append(n, "without the *_overwrite_max_allowed keys the runner ignores the devfile's cpu and memory settings")
 	case ExecutorShell:
-		n = append(n, "install ws on the runner user's PATH and compile with --agent-source local; devfile containers do not run on a shell executor")
+		n = append(n, "install ws-agent (from the ws release) on the runner user's PATH and compile with --agent-source local; devfile containers do not run on a shell executor")
 	}
 	if o.Helm {
 		n = append(n, "the chart's session server needs one replica and a reachable service ("+o.ServiceType+")")
@@ -306,6 +318,22 @@ func notes(o *ConfigOptions) []string {
 }
 
 type kv struct{ key, value string }
+
+// featureFlags are the runner feature flags that break workspaces without
+// an error of their own, which the config turns off, with why (gitlab-runner
+// 19.x; docs/runners.md "Feature flags").
+func featureFlags(executor string) []kv {
+	switch executor {
+	case ExecutorDocker:
+		return []kv{{"FF_USE_NATIVE_CONTAINER_STOP", "on, the job's processes get no SIGTERM before the container stops: preStop then runs only from after_script"}}
+	case ExecutorKubernetes:
+		return []kv{
+			{"FF_KUBERNETES_HONOR_ENTRYPOINT", "on, image and service entrypoints and commands are dropped: the agent service and devfile services with a command break"},
+			{"FF_SUSPENDABLE_ENVIRONMENTS", "on, the builds directory lives on a per-job volume that services may not share"},
+		}
+	}
+	return nil
+}
 
 // overwriteKeys are the [runners.kubernetes] maxima that let the job's
 // KUBERNETES_{CPU,MEMORY}_{REQUEST,LIMIT} and KUBERNETES_SERVICE_* variables
@@ -396,9 +424,20 @@ func renderExecutorTOML(b *strings.Builder, o *ConfigOptions, indent string) {
 	case ExecutorShell:
 		w("# Jobs run as the runner's user on this host, without isolation: the\n")
 		w("# devfile's image and other containers are ignored, so its tools must be\n")
-		w("# installed here. Install ws on that user's PATH (/usr/local/bin/ws) and\n")
-		w("# compile workspaces with 'ws compile --agent-source local'.\n")
+		w("# installed here. Install ws-agent from the ws release on that user's PATH\n")
+		w("# (/usr/local/bin/ws-agent) and compile workspaces with\n")
+		w("# 'ws compile --agent-source local'.\n")
 		w("shell = \"bash\"\n")
+	}
+	if ff := featureFlags(o.Executor); len(ff) > 0 {
+		w("# Feature flags that break workspaces without an error of their own:\n")
+		for _, f := range ff {
+			w("# %s: %s.\n", f.key, f.value)
+		}
+		w("[runners.feature_flags]\n")
+		for _, f := range ff {
+			w("  %s = false\n", f.key)
+		}
 	}
 }
 

@@ -90,7 +90,8 @@ type tomlRunner struct {
 		PullPolicy          []string `toml:"pull_policy"`
 		AllowedPullPolicies []string `toml:"allowed_pull_policies"`
 	} `toml:"docker"`
-	Kubernetes map[string]any `toml:"kubernetes"`
+	Kubernetes   map[string]any  `toml:"kubernetes"`
+	FeatureFlags map[string]bool `toml:"feature_flags"`
 }
 
 func decodeTOML(t *testing.T, s string) tomlConfig {
@@ -345,6 +346,29 @@ func TestDocsExamples(t *testing.T) {
 	for _, want := range []string{ExecutorDocker, ExecutorKubernetes, ExecutorShell, "helm"} {
 		if !executors[want] {
 			t.Errorf("docs/runners.md has no tested example for %s (mark a block with <!-- ws runner config ... -->)", want)
+		}
+	}
+}
+
+// TestFeatureFlagsOff: the config turns off, per executor, the runner
+// feature flags that break workspaces silently (docs/runners.md).
+func TestFeatureFlagsOff(t *testing.T) {
+	for exec, want := range map[string][]string{
+		ExecutorDocker:     {"FF_USE_NATIVE_CONTAINER_STOP"},
+		ExecutorKubernetes: {"FF_KUBERNETES_HONOR_ENTRYPOINT", "FF_SUSPENDABLE_ENVIRONMENTS"},
+		ExecutorShell:      nil,
+	} {
+		o := &ConfigOptions{Executor: exec, Tags: []string{"ws"}, GitLabURL: defaultGitLabURL, ListenAddress: defaultListenAddress,
+			AdvertiseAddress: defaultAdvertiseAddress, SessionTimeout: 1, MaxTimeout: "8h", Concurrent: 1, Namespace: "ns", MaxCPU: "1", MaxMemory: "1Gi", ServiceType: "NodePort"}
+		c := decodeTOML(t, Build(o).ConfigTOML)
+		got := c.Runners[0].FeatureFlags
+		if len(got) != len(want) {
+			t.Errorf("%s: feature flags %v, want %v off", exec, got, want)
+		}
+		for _, f := range want {
+			if on, ok := got[f]; !ok || on {
+				t.Errorf("%s: %s = %v (set %v), want false", exec, f, on, ok)
+			}
 		}
 	}
 }

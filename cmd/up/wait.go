@@ -29,7 +29,7 @@ func (w *waiter) wait(ctx context.Context) error {
 	deadline := f.Now().Add(w.opts.WaitTimeout)
 	probe := cmdutil.NewAgentProbe(w.settings)
 	agentWait := false // the job runs; waiting for its agent
-	runnersChecked := false
+	runnersChecked, resourceNoted := false, false
 	for {
 		job, err := w.client.PipelineJob(ctx, w.project, w.out.Pipeline.ID)
 		if err != nil {
@@ -47,6 +47,9 @@ func (w *waiter) wait(ctx context.Context) error {
 				w.p.status(fmt.Sprintf("job %d (%s) %s", job.ID, job.Name, job.Status))
 			}
 			switch {
+			case job.Status == "waiting_for_resource" && !resourceNoted:
+				resourceNoted = true
+				w.p.line(ResourceWait(w.name))
 			case job.Status == "pending" && !runnersChecked:
 				runnersChecked = true
 				rc, err := w.client.CheckRunners(ctx, w.project, job.Tags)
@@ -102,6 +105,14 @@ func (w *waiter) wait(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// ResourceWait says why a workspace job waits for its resource group: the
+// previous job of the workspace (a restart's canceled one) holds it until
+// its after_script and uploads end (docs/launching.md, "Restart").
+func ResourceWait(name string) string {
+	return fmt.Sprintf("waiting for resource group ws/%s: the previous job of %s holds it until its after_script "+
+		"(postStop; up to 5 min, RUNNER_AFTER_SCRIPT_TIMEOUT) and its cache and artifact uploads end", name, name)
 }
 
 // progress prints steps to stderr. On a TTY the current phase is one

@@ -18,6 +18,7 @@ import (
 	"github.com/ws-dev/ws/ci"
 	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/diag"
+	"github.com/ws-dev/ws/internal/build"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/schema"
 )
@@ -111,6 +112,10 @@ func CompileFile(dir, path string, opts compiler.Options, options ...Option) (*R
 	}
 	if opts.SourceFile == "" {
 		opts.SourceFile = display
+	}
+	if opts.Version == "" {
+		// The agent image is pinned to this ws's release (issue 17 item 6).
+		opts.Version = build.Version
 	}
 	if opts.DefaultName == "" {
 		// The directory holding the devfile is usually the repository.

@@ -37,6 +37,11 @@ type Doctor struct {
 	// RunnersStatus 403 refuses the list.
 	Runners       []string
 	RunnersStatus int
+	// FeatureFlags are the project's FF_* CI/CD variables; a Maintainer's
+	// (or an administrator's) doctor lists them. VariablesStatus 403
+	// refuses the list.
+	FeatureFlags    map[string]string
+	VariablesStatus int
 	// Stop is the last request doctor is expected to make: "version",
 	// "user", "project", "protected" or "" (all).
 	Stop string
@@ -114,6 +119,19 @@ func (d *Doctor) Install(s *Server) {
 	}
 	if d.Stop == "project" {
 		return
+	}
+	if d.Access >= 40 || d.MemberAccess >= 40 || d.Admin {
+		var reply Reply
+		if d.VariablesStatus != 0 {
+			reply = Reply{Status: d.VariablesStatus, Body: map[string]string{"message": "403 Forbidden"}}
+		} else {
+			vars := []any{map[string]any{"key": "DEPLOY_TOKEN", "value": "secret-value", "masked": true}}
+			for k, v := range d.FeatureFlags {
+				vars = append(vars, map[string]any{"key": k, "value": v})
+			}
+			reply = Reply{Body: vars}
+		}
+		s.Stub(&Stub{Method: "GET", Path: pp + "/variables", Query: Q("page", "1", "per_page", "100"), Replies: []Reply{reply}})
 	}
 	if d.ProtectedStatus != 0 {
 		s.Stub(&Stub{Method: "GET", Path: pp + "/protected_branches", Query: Q("page", "1", "per_page", "100"),
