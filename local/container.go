@@ -3,33 +3,84 @@ package local
 import (
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
-// ContainerPlan is what container mode runs, as data: golden-tested
-// everywhere, executed only where an engine answers 'docker info'.
+// ContainerPlan is what container mode runs, as data: every engine command
+// line in order and what goes to the containers' standard input. It follows
+// GitLab Runner's Docker executor (docs/local.md has the comparison): a
+// network per job with the services on it under their aliases, a builds
+// volume they share, the job's image with its entrypoint overridden and a
+// shell as its command, the script and then after_script written to that
+// shell's standard input by starting the same container twice.
 type ContainerPlan struct {
-	// Setup creates the network and starts the services, in order.
-	Setup [][]string `json:"setup"`
-	// Holder starts the job container, which only waits (PID 1 traps
-	// TERM), so that script and after_script can be exec'd into it the way
-	// GitLab's Docker executor runs them in one container.
-	Holder []string `json:"holder"`
-	// Script runs the job script in the job container (foreground: the
-	// supervisor's child; its output is the job log).
-	Script []string `json:"script"`
-	// Stop sends SIGTERM to every process in the job container but PID 1:
-	// the agent runs preStop and exits, and the script ends.
+	// Network is the job's network; the embedded gateway listens on its
+	// gateway address, which the job reaches it by.
+	Network string `json:"network"`
+	// Prepare creates the network and the builds volume.
+	Prepare [][]string `json:"prepare"`
+	// Needs run the jobs whose artifacts the workspace job downloads (the
+	// ws-agent job), each in its own container, before the job starts.
+	Needs []StageRun `json:"needs,omitempty"`
+	// Services start the services, in order (they may start together).
+	Services []ServiceRun `json:"services,omitempty"`
+	// Create creates the job container; Start runs it once with Script on
+	// its standard input, and again with AfterScript.
+	Create      []string `json:"create"`
+	Start       []string `json:"start"`
+	Script      string   `json:"script"`
+	AfterScript string   `json:"afterScript,omitempty"`
+	// Stop sends SIGTERM to every process of the job container but its
+	// shell (PID 1): the agent runs preStop and exits, and the script ends.
 	Stop []string `json:"stop"`
-	// AfterScript runs after_script (postStop) in the job container.
-	AfterScript []string `json:"afterScript,omitempty"`
-	// Cleanup removes every container and the network; it is safe to run
-	// twice and after a crash (it selects by label).
-	Cleanup [][]string `json:"cleanup"`
-	// EnvFiles are the --env-file files to write (mode 0600) before Setup:
-	// values never appear on a command line, so 'ps' shows no secret.
+	// Published are the endpoints published on 127.0.0.1.
+	Published []Published `json:"published,omitempty"`
+	// Label marks every container, network and volume of the job: cleanup
+	// kills the running containers, then removes the containers with their
+	// anonymous volumes, the network and the volumes carrying it (found by
+	// label, never by name: 'podman rm --force' given a name that does not
+	// exist removes nothing).
+	Label string `json:"label"`
+	// EnvFiles are the --env-file files to write (mode 0600) first: values
+	// never appear on a command line, so 'ps' shows no secret.
 	EnvFiles map[string][]Variable `json:"-"`
+	// Dirs are host directories to create first (persistent volumes).
+	Dirs []string `json:"dirs,omitempty"`
+}
+
+// StageRun is one earlier job run in its own container.
+type StageRun struct {
+	Name   string     `json:"name"`
+	Create []string   `json:"create"`
+	Start  []string   `json:"start"`
+	Input  string     `json:"input"`
+	Copy   [][]string `json:"copy"` // the artifacts, out of the container into the project
+	Remove []string   `json:"remove"`
+	// Artifacts are the host paths Copy writes (their directories must exist).
+	Artifacts []string `json:"artifacts"`
+}
+
+// ServiceRun is one service container.
+type ServiceRun struct {
+	Name  string   `json:"name"`
+	Alias string   `json:"alias"`
+	Run   []string `json:"run"`
+	// Ports are the ports its endpoints declare: the job starts once they
+	// accept connections (or after a timeout), as a runner waits for a
+	// service's exposed ports.
+	Ports []int `json:"ports,omitempty"`
+}
+
+// Published is an endpoint published on 127.0.0.1 at a port the engine
+// picks ('ENGINE port' tells which).
+type Published struct {
+	Endpoint   string `json:"endpoint"`
+	Container  string `json:"container"`
+	TargetPort int    `json:"targetPort"`
+	Proto      string `json:"proto"`
 }
 
 // ContainerOptions says where things are on the host.
@@ -38,95 +89,217 @@ type ContainerOptions struct {
 	Workspace  string
 	Marker     string
 	StateDir   string // env files go here
-	ProjectDir string // bind-mounted at BuildsDir/<project>
-	WSBin      string // the host's ws binary, bind-mounted read-only
-	Gateway    string // the embedded gateway as a container sees it
-	AgentToken string
+	ProjectDir string // bind-mounted at /builds/<base name>
+	// AgentBinary is the agent binary the local stand-in for the agent
+	// image has on PATH as ws: the one binary container mode delivers.
+	AgentBinary string
+	Gateway     string // WS_AGENT_GATEWAY as the containers see it
+	AgentToken  string
 }
 
-// In-container paths.
+// In-container paths and labels.
 const (
 	containerBuilds = "/builds"
-	containerWSBin  = "/usr/local/bin/ws-local"
-	labelKey        = "dev.ws.local"
+	// agentOnPath is where the stand-in agent image has ws.
+	agentOnPath = "/usr/local/bin/ws"
+	labelKey    = "dev.ws.local"
+	labelName   = "dev.ws.workspace"
 )
+
+// detectShell is the job container's command: like a runner's, it runs the
+// first shell the image has and that shell reads the script from stdin.
+const detectShell = `for s in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do ` +
+	`if [ -x "$s" ]; then exec "$s"; fi; done; echo "ws: the image has no shell" >&2; exit 1`
+
+// stopScript asks every process of the container but PID 1 (the job's
+// shell) and itself to end.
+const stopScript = `kill -TERM -1 2>/dev/null; exit 0`
+
+// containerPrefix names everything container mode creates for workspace.
+func containerPrefix(workspace string) string { return "ws-local-" + workspace }
 
 // PlanContainers returns the commands container mode runs for j.
 func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 	if j.Image == "" {
-		return nil, errors.New("the workspace job has no image; container mode needs one")
+		return nil, errors.New("the workspace job has no image; container mode needs one (set WS_LOCAL_ENGINE=shell to run it on the host)")
 	}
-	prefix := "ws-local-" + o.Workspace
-	network := prefix
-	label := labelKey + "=" + o.Marker
+	prefix := containerPrefix(o.Workspace)
+	labels := []string{"--label", labelKey + "=" + o.Marker, "--label", labelName + "=" + o.Workspace}
 	projectIn := containerBuilds + "/" + filepath.Base(o.ProjectDir)
-	p := &ContainerPlan{EnvFiles: map[string][]Variable{}}
-	p.Setup = append(p.Setup, []string{o.Engine, "network", "create", "--label", label, network})
-	for i, s := range j.Services {
-		alias := s.Alias
-		if alias == "" {
-			alias = serviceAlias(s.Image)
+	buildsVol := prefix + "-builds"
+	env := Env{Workspace: o.Workspace, ProjectDir: projectIn, BuildsDir: containerBuilds, Image: j.Image,
+		Gateway: o.Gateway, AgentToken: o.AgentToken, Marker: o.Marker}
+	agentMount := []string{"--volume", o.AgentBinary + ":" + agentOnPath + ":ro"}
+	e := o.Engine
+	p := &ContainerPlan{Network: prefix, EnvFiles: map[string][]Variable{}}
+	p.Prepare = [][]string{
+		append(append([]string{e, "network", "create"}, labels...), p.Network),
+		append(append([]string{e, "volume", "create"}, labels...), buildsVol),
+	}
+	// The builds volume and the project, as every container of the job
+	// sees them (a runner gives services the job's binds).
+	shared := []string{"--volume", buildsVol + ":" + containerBuilds, "--volume", o.ProjectDir + ":" + projectIn}
+
+	// image returns the image to run and extra arguments: the agent image
+	// is stood in for by the job's image with the agent binary on PATH.
+	image := func(img string) (string, []string) {
+		if img == j.AgentImage {
+			return j.Image, agentMount
 		}
+		return img, nil
+	}
+	for _, n := range j.Needs {
+		name := prefix + "-" + n.Name
+		envFile := filepath.Join(o.StateDir, n.Name+".env")
+		p.EnvFiles[envFile] = n.Environment(env)
+		img, extra := image(n.Image)
+		create := append(append([]string{e, "create", "--interactive", "--name", name}, labels...),
+			"--env-file", envFile, "--volume", containerBuilds, "--workdir", projectIn)
+		create = append(create, extra...)
+		create = append(create, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
+		st := StageRun{Name: n.Name, Create: create, Start: []string{e, "start", "--attach", "--interactive", name},
+			Input: stdinScript(n.Script), Remove: []string{e, "rm", "--force", "--volumes", name}}
+		for _, a := range n.Artifacts {
+			a = path.Clean(a)
+			if path.IsAbs(a) || a == ".." || strings.HasPrefix(a, "../") || strings.ContainsAny(a, "*?[") {
+				return nil, fmt.Errorf("job %s: artifact path %q: only plain paths inside the project run locally", n.Name, a)
+			}
+			host := filepath.Join(o.ProjectDir, filepath.FromSlash(a))
+			st.Copy = append(st.Copy, []string{e, "cp", name + ":" + projectIn + "/" + a, host})
+			st.Artifacts = append(st.Artifacts, host)
+		}
+		p.Needs = append(p.Needs, st)
+	}
+
+	ports := func(component string) (out []int) {
+		for _, ep := range j.Endpoints {
+			if ep.Component == component && ep.Exposure != "none" {
+				out = append(out, ep.TargetPort)
+			}
+		}
+		return out
+	}
+	publish := func(container, component string) []string {
+		var args []string
+		for _, ep := range j.Endpoints {
+			if ep.Component != component || ep.Exposure == "none" {
+				continue
+			}
+			proto := "tcp"
+			if ep.Protocol == "udp" {
+				proto = "udp"
+			}
+			args = append(args, "--publish", fmt.Sprintf("127.0.0.1::%d/%s", ep.TargetPort, proto))
+			p.Published = append(p.Published, Published{Endpoint: ep.Name, Container: container, TargetPort: ep.TargetPort, Proto: proto})
+		}
+		return args
+	}
+	mainComponent := ""
+	serviceNames := map[string]bool{}
+	for _, s := range j.Services {
+		serviceNames[s.Name()] = true
+	}
+	for _, ep := range j.Endpoints {
+		if !serviceNames[ep.Component] {
+			mainComponent = ep.Component
+			break
+		}
+	}
+
+	for i, s := range j.Services {
+		alias := s.Name()
 		name := fmt.Sprintf("%s-svc%d-%s", prefix, i, alias)
 		envFile := filepath.Join(o.StateDir, fmt.Sprintf("svc%d.env", i))
-		p.EnvFiles[envFile] = s.Environment()
-		args := []string{o.Engine, "run", "--detach", "--name", name, "--label", label,
-			"--network", network, "--network-alias", alias, "--env-file", envFile}
-		if len(s.Entrypoint) > 0 {
-			args = append(args, "--entrypoint", s.Entrypoint[0])
+		p.EnvFiles[envFile] = j.ServiceEnvironment(s, env)
+		img, extra := image(s.Image)
+		run := append(append([]string{e, "run", "--detach", "--name", name}, labels...), "--network", p.Network)
+		for _, a := range serviceAliases(s) {
+			run = append(run, "--network-alias", a)
 		}
-		args = append(args, s.Image)
-		if len(s.Entrypoint) > 1 {
-			args = append(args, s.Entrypoint[1:]...)
-		}
-		args = append(args, s.Command...)
-		p.Setup = append(p.Setup, args)
+		run = append(run, "--env-file", envFile)
+		run = append(run, shared...)
+		run = append(run, extra...)
+		run = append(run, publish(name, alias)...)
+		run = append(run, entrypoint(s.Entrypoint, img, s.Command)...)
+		p.Services = append(p.Services, ServiceRun{Name: name, Alias: alias, Run: run, Ports: ports(alias)})
 	}
+
 	job := prefix + "-job"
 	jobEnv := filepath.Join(o.StateDir, "job.env")
-	p.EnvFiles[jobEnv] = j.Environment(Env{Workspace: o.Workspace, ProjectDir: projectIn, BuildsDir: containerBuilds,
-		WSBin: containerWSBin, Gateway: o.Gateway, AgentToken: o.AgentToken, Marker: o.Marker})
-	p.Holder = []string{o.Engine, "run", "--detach", "--name", job, "--label", label, "--network", network,
-		"--add-host", "host.docker.internal:host-gateway",
-		"--volume", o.ProjectDir + ":" + projectIn, "--volume", o.WSBin + ":" + containerWSBin + ":ro",
-		"--workdir", projectIn, "--env-file", jobEnv,
-		"--entrypoint", "/bin/sh", j.Image, "-c", `trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done`}
-	p.Script = []string{o.Engine, "exec", job, "/bin/sh", "-c", ShellScript(j.Script)}
-	p.Stop = []string{o.Engine, "exec", job, "/bin/sh", "-c", "kill -TERM -1 2>/dev/null; exit 0"}
-	if len(j.AfterScript) > 0 {
-		p.AfterScript = []string{o.Engine, "exec", job, "/bin/sh", "-c", ShellScript(j.AfterScript)}
-	}
-	p.Cleanup = [][]string{
-		{o.Engine, "rm", "--force", "--volumes", job},
-	}
-	for i, s := range j.Services {
-		alias := s.Alias
-		if alias == "" {
-			alias = serviceAlias(s.Image)
+	p.EnvFiles[jobEnv] = j.Environment(env)
+	create := append(append([]string{e, "create", "--interactive", "--name", job}, labels...),
+		"--network", p.Network, "--network-alias", "build", "--env-file", jobEnv)
+	create = append(create, shared...)
+	for _, v := range j.Volumes {
+		if v.Persistent {
+			dir := filepath.Join(o.ProjectDir, filepath.FromSlash(v.Dir))
+			p.Dirs = append(p.Dirs, dir)
+			create = append(create, "--volume", dir+":"+v.Path)
+		} else {
+			create = append(create, "--volume", v.Path) // anonymous: removed with the container
 		}
-		p.Cleanup = append(p.Cleanup, []string{o.Engine, "rm", "--force", "--volumes", fmt.Sprintf("%s-svc%d-%s", prefix, i, alias)})
 	}
-	p.Cleanup = append(p.Cleanup, []string{o.Engine, "network", "rm", network})
+	if wsBin, _ := lookup(p.EnvFiles[jobEnv], "WS_BIN"); wsBin == "ws" {
+		create = append(create, agentMount...) // --agent-source local: ws on PATH
+	}
+	create = append(create, "--workdir", projectIn)
+	create = append(create, publish(job, mainComponent)...)
+	create = append(create, entrypoint(j.Entrypoint, j.Image, []string{"sh", "-c", detectShell})...)
+	p.Create = create
+	p.Start = []string{e, "start", "--attach", "--interactive", job}
+	p.Script = stdinScript(j.Script)
+	if len(j.AfterScript) > 0 {
+		p.AfterScript = stdinScript(j.AfterScript)
+	}
+	p.Stop = []string{e, "exec", job, "sh", "-c", stopScript}
+	p.Label = labelKey + "=" + o.Marker
 	return p, nil
 }
 
-// serviceAlias is GitLab's default alias: the image name without tag,
-// with / and : replaced by -.
-func serviceAlias(image string) string {
-	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-		image = image[:i]
+// entrypoint returns the arguments after the options that run image: with
+// an entrypoint override (the first element; the rest go before cmd, which
+// is how the engine joins entrypoint and command) or the image's own.
+func entrypoint(ep []string, image string, cmd []string) []string {
+	if ep == nil {
+		return append([]string{image}, cmd...)
 	}
-	return strings.NewReplacer("/", "-", ":", "-").Replace(image)
+	first := ""
+	if len(ep) > 0 {
+		first = ep[0]
+	}
+	out := []string{"--entrypoint", first, image}
+	if len(ep) > 1 {
+		out = append(out, ep[1:]...)
+	}
+	return append(out, cmd...)
 }
 
-// envFileText renders vars for --env-file; values must be one line.
-func envFileText(vars []Variable) (string, error) {
-	var b strings.Builder
-	for _, v := range vars {
-		if strings.ContainsAny(v.Value, "\n\r") {
-			return "", fmt.Errorf("variable %s has a multi-line value, which %s cannot pass to a container", v.Name, "--env-file")
+// serviceAliases are the host names a service answers to: its alias and the
+// names derived from its image (/ replaced by __ and by -), as a runner
+// registers them.
+func serviceAliases(s Service) []string {
+	out := []string{s.Name()}
+	image := imageWithoutTag(s.Image)
+	for _, d := range []string{strings.ReplaceAll(image, "/", "__"), strings.ReplaceAll(image, "/", "-")} {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
 		}
-		b.WriteString(v.Name + "=" + v.Value + "\n")
 	}
-	return b.String(), nil
+	return out
+}
+
+// stdinScript is what a job's shell reads from its standard input: the
+// lines run by eval with stdin from /dev/null, so no command can read the
+// rest of the script (a runner pipes ':' into its eval for the same reason).
+func stdinScript(lines []string) string {
+	return "eval " + shellQuote(ShellScript(lines)) + " </dev/null\nexit\n"
+}
+
+func lookup(vs []Variable, name string) (string, bool) {
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].Name == name {
+			return vs[i].Value, true
+		}
+	}
+	return "", false
 }
