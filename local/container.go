@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // ContainerPlan is what container mode runs, as data: every engine command
@@ -22,6 +24,8 @@ type ContainerPlan struct {
 	Network string `json:"network"`
 	// Prepare creates the network and the builds volume.
 	Prepare [][]string `json:"prepare"`
+	// Images are the images the containers run, in order of first use.
+	Images []string `json:"images"`
 	// Needs run the jobs whose artifacts the workspace job downloads (the
 	// ws-agent job), each in its own container, before the job starts.
 	Needs []StageRun `json:"needs,omitempty"`
@@ -142,9 +146,15 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 
 	// image returns the image to run and extra arguments: the agent image
 	// is stood in for by the job's image with the agent binary on PATH.
+	jobImage := qualify(j.Image)
+	p.Images = []string{jobImage}
 	image := func(img string) (string, []string) {
 		if img == j.AgentImage {
-			return j.Image, agentMount
+			return jobImage, agentMount
+		}
+		img = qualify(img)
+		if !slices.Contains(p.Images, img) {
+			p.Images = append(p.Images, img)
 		}
 		return img, nil
 	}
@@ -153,8 +163,9 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 		envFile := filepath.Join(o.StateDir, n.Name+".env")
 		p.EnvFiles[envFile] = n.Environment(env)
 		img, extra := image(n.Image)
+		// It needs no network: its artifacts are copied out by the engine.
 		create := append(append([]string{e, "create", "--interactive", "--name", name}, labels...),
-			"--env-file", envFile, "--volume", containerBuilds, "--workdir", projectIn)
+			"--network", "none", "--env-file", envFile, "--volume", containerBuilds, "--workdir", projectIn)
 		create = append(create, extra...)
 		create = append(create, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
 		st := StageRun{Name: n.Name, Create: create, Start: []string{e, "start", "--attach", "--interactive", name},
@@ -244,7 +255,7 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 	}
 	create = append(create, "--workdir", projectIn)
 	create = append(create, publish(job, mainComponent)...)
-	create = append(create, entrypoint(j.Entrypoint, j.Image, []string{"sh", "-c", detectShell})...)
+	create = append(create, entrypoint(j.Entrypoint, jobImage, []string{"sh", "-c", detectShell})...)
 	p.Create = create
 	p.Start = []string{e, "start", "--attach", "--interactive", job}
 	p.Script = stdinScript(j.Script)
@@ -254,6 +265,17 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 	p.Stop = []string{e, "exec", job, "sh", "-c", stopScript}
 	p.Label = labelKey + "=" + o.Marker
 	return p, nil
+}
+
+// qualify returns the full reference Docker reads a short image name as
+// (golang:1.26 is docker.io/library/golang:1.26), so Podman, which may
+// refuse short names, pulls what a Docker executor would.
+func qualify(image string) string {
+	ref, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return image
+	}
+	return ref.String()
 }
 
 // entrypoint returns the arguments after the options that run image: with

@@ -177,21 +177,25 @@ func TestEnvFileRefusesMultiLine(t *testing.T) {
 	}
 }
 
-// TestParseEngineInfo reads what 'ENGINE info --format {{json .}}' prints
-// (trimmed recordings of Docker 28 and Podman 4.3).
+// TestParseEngineInfo reads what 'docker info --format {{json .}}' and
+// 'podman version --format {{json .}}' print (trimmed recordings of Docker
+// 28 and Podman 4.3).
 func TestParseEngineInfo(t *testing.T) {
+	const podman = `{"Client":{"APIVersion":"4.3.1","Version":"4.3.1","GoVersion":"go1.19.8","OsArch":"linux/amd64","Os":"linux"}}`
 	for _, tc := range []struct {
 		name, engine, json, want, err string
+		notRoot                       bool
 	}{
-		{"podman rootful", "podman", `{"host":{"arch":"amd64","security":{"rootless":false}},"version":{"Version":"4.3.1"}}`, "podman 4.3.1, rootful, amd64", ""},
-		{"podman rootless", "podman", `{"host":{"arch":"arm64","security":{"rootless":true}},"version":{"Version":"5.0.0"}}`, "podman 5.0.0, rootless, arm64", ""},
-		{"docker", "docker", `{"ServerVersion":"28.2.2","OSType":"linux","Architecture":"x86_64","SecurityOptions":["name=seccomp,profile=builtin"]}`, "docker 28.2.2, rootful, amd64", ""},
-		{"docker rootless", "docker", `{"ServerVersion":"28.2.2","OSType":"linux","Architecture":"aarch64","SecurityOptions":["name=seccomp,profile=builtin","name=rootless"]}`, "docker 28.2.2, rootless, arm64", ""},
-		{"docker windows", "docker", `{"ServerVersion":"28.2.2","OSType":"windows","Architecture":"x86_64"}`, "", "runs windows containers"},
-		{"docker no daemon", "docker", `{"ID":"","ServerVersion":"","ServerErrors":["Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"]}`, "", "Cannot connect to the Docker daemon"},
-		{"not json", "podman", `Error: oops`, "", "cannot read"},
+		{"podman as root", "podman", podman, "podman 4.3.1, rootful, amd64", "", false},
+		{"podman as a user", "podman", podman, "podman 4.3.1, rootless, amd64", "", true},
+		{"podman remote", "podman", `{"Client":{"Version":"5.0.0","OsArch":"darwin/arm64"},"Server":{"Version":"5.0.0","OsArch":"linux/arm64"}}`, "", "remote Podman", false},
+		{"docker", "docker", `{"ServerVersion":"28.2.2","OSType":"linux","Architecture":"x86_64","SecurityOptions":["name=seccomp,profile=builtin"]}`, "docker 28.2.2, rootful, amd64", "", true},
+		{"docker rootless", "docker", `{"ServerVersion":"28.2.2","OSType":"linux","Architecture":"aarch64","SecurityOptions":["name=seccomp,profile=builtin","name=rootless"]}`, "docker 28.2.2, rootless, arm64", "", true},
+		{"docker windows", "docker", `{"ServerVersion":"28.2.2","OSType":"windows","Architecture":"x86_64"}`, "", "runs windows containers", false},
+		{"docker no daemon", "docker", `{"ID":"","ServerVersion":"","ServerErrors":["Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"]}`, "", "Cannot connect to the Docker daemon", false},
+		{"not json", "podman", `Error: oops`, "", "cannot read", false},
 	} {
-		e, err := parseEngineInfo(tc.engine, []byte(tc.json))
+		e, err := parseEngineInfo(tc.engine, []byte(tc.json), tc.notRoot)
 		switch {
 		case tc.err != "":
 			if err == nil || !strings.Contains(err.Error(), tc.err) {

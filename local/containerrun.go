@@ -31,6 +31,8 @@ type containerRunner struct {
 	opts ContainerOptions
 	plan *ContainerPlan
 	cmd  *exec.Cmd
+	// background are engine commands off the critical path.
+	background sync.WaitGroup
 }
 
 func newContainerRunner(st *State, j *Job, dir string, log io.Writer) (*containerRunner, error) {
@@ -74,7 +76,7 @@ func (r *containerRunner) run(ctx context.Context, argv []string, stdin io.Reade
 	c.Stdout = io.MultiWriter(&out, stdout)
 	c.Stderr = io.MultiWriter(&errb, stderr)
 	if err := c.Run(); err != nil {
-		if msg := firstLine(strings.TrimPrefix(strings.TrimSpace(errb.String()), "Error: ")); msg != "" {
+		if msg := complaint(errb.String()); msg != "" {
 			return "", fmt.Errorf("%s %s: %s", argv[0], argv[1], msg)
 		}
 		return "", fmt.Errorf("%s %s: %w", argv[0], argv[1], err)
@@ -82,22 +84,75 @@ func (r *containerRunner) run(ctx context.Context, argv []string, stdin io.Reade
 	return out.String(), nil
 }
 
+// complaint picks an engine's error from its stderr: the line starting
+// with "Error:" (both engines), else the last line.
+func complaint(stderr string) string {
+	var last string
+	for _, l := range strings.Split(stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if msg, ok := strings.CutPrefix(l, "Error: "); ok {
+			return msg
+		}
+		if msg, ok := strings.CutPrefix(l, "Error response from daemon: "); ok {
+			return msg
+		}
+		if l != "" {
+			last = l
+		}
+	}
+	return last
+}
+
 // prepare removes what an earlier run of this workspace may have left,
 // creates the network and the builds volume, and returns the network's
 // gateway address: the embedded gateway listens there for the agent.
 func (r *containerRunner) prepare(ctx context.Context) (string, error) {
 	fmt.Fprintf(r.log, "ws: running job %q with %s, image %s\n", r.job.Name, r.st.Mode, r.job.Image)
+	// Independent: the images, and what an earlier run may have left.
+	var imgErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); imgErr = r.ensureImages(ctx) }()
 	removeLabelled(ctx, r.st.Mode, labelName+"="+r.st.Name, r.log)
-	for _, a := range r.plan.Prepare {
-		if err := r.engine(ctx, a); err != nil {
-			return "", err
-		}
+	wg.Wait()
+	if imgErr != nil {
+		return "", imgErr
+	}
+	errs := make([]error, len(r.plan.Prepare))
+	for i, a := range r.plan.Prepare {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = r.engine(ctx, a) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", err
 	}
 	out, err := r.query(ctx, []string{r.st.Mode, "network", "inspect", r.plan.Network})
 	if err != nil {
 		return "", err
 	}
 	return networkGateway(out)
+}
+
+// ensureImages pulls the images that are not on this machine yet (a
+// runner's if-not-present pull policy), so a missing image is reported as
+// such before anything is created.
+func (r *containerRunner) ensureImages(ctx context.Context) error {
+	seen := map[string]bool{}
+	for _, img := range r.plan.Images {
+		if seen[img] {
+			continue
+		}
+		seen[img] = true
+		if _, err := r.query(ctx, []string{r.st.Mode, "image", "inspect", img}); err == nil {
+			continue
+		}
+		fmt.Fprintf(r.log, "ws: pulling %s\n", img)
+		if err := r.attach(ctx, []string{r.st.Mode, "pull", img}, ""); err != nil {
+			return fmt.Errorf("image %s is not on this machine and could not be pulled: %w", img, err)
+		}
+	}
+	return nil
 }
 
 // networkGateway reads the gateway address from 'network inspect':
@@ -162,8 +217,10 @@ func (r *containerRunner) start(ctx context.Context, gatewayURL string) (<-chan 
 	go func() { defer wg.Done(); errs[1] = r.startServices(ctx) }()
 	go func() { defer wg.Done(); errs[2] = r.engine(ctx, p.Create) }()
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(r.log, "ws: %s  (the script on its standard input)\n", strings.Join(p.Start, " "))
 	r.cmd = exec.Command(p.Start[0], p.Start[1:]...)
@@ -192,9 +249,12 @@ func (r *containerRunner) runNeeds(ctx context.Context) error {
 				return fmt.Errorf("job %s: artifacts: %w", n.Name, err)
 			}
 		}
-		if err := r.engine(ctx, n.Remove); err != nil {
-			return fmt.Errorf("job %s: %w", n.Name, err)
-		}
+		// Removing it is not on the way to the workspace: cleanup waits.
+		r.background.Add(1)
+		go func() {
+			defer r.background.Done()
+			_ = r.engine(context.WithoutCancel(ctx), n.Remove)
+		}()
 	}
 	return nil
 }
@@ -313,6 +373,7 @@ func (r *containerRunner) afterScript() {
 
 // cleanup removes every container, volume and network of the job.
 func (r *containerRunner) cleanup() {
+	r.background.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	removeLabelled(ctx, r.st.Mode, r.plan.Label, r.log)
@@ -324,23 +385,21 @@ func (r *containerRunner) cleanup() {
 func removeLabelled(ctx context.Context, engine, label string, log io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	killRunning(ctx, engine, label, log)
-	if ids := listLabelled(ctx, engine, label, "ps", "--all", "--quiet"); len(ids) > 0 {
-		runEngine(ctx, engine, log, append([]string{"rm", "--force", "--volumes"}, ids...)...)
+	// The four lists are independent; usually all are empty.
+	kinds := [][]string{{"ps", "--quiet", "--filter", "status=running"}, {"ps", "--all", "--quiet"}, {"network", "ls", "--quiet"}, {"volume", "ls", "--quiet"}}
+	ids := make([][]string, len(kinds))
+	var wg sync.WaitGroup
+	for i, k := range kinds {
+		wg.Add(1)
+		go func() { defer wg.Done(); ids[i] = listLabelled(ctx, engine, label, k...) }()
 	}
-	if ids := listLabelled(ctx, engine, label, "network", "ls", "--quiet"); len(ids) > 0 {
-		runEngine(ctx, engine, log, append([]string{"network", "rm"}, ids...)...)
-	}
-	if ids := listLabelled(ctx, engine, label, "volume", "ls", "--quiet"); len(ids) > 0 {
-		runEngine(ctx, engine, log, append([]string{"volume", "rm", "--force"}, ids...)...)
-	}
-}
-
-// killRunning kills the running containers carrying label: removing a
-// running container would first wait for its stop timeout on Podman.
-func killRunning(ctx context.Context, engine, label string, log io.Writer) {
-	if ids := listLabelled(ctx, engine, label, "ps", "--quiet", "--filter", "status=running"); len(ids) > 0 {
-		runEngine(ctx, engine, log, append([]string{"kill"}, ids...)...)
+	wg.Wait()
+	// Kill the running containers first: removing a running container
+	// waits for its stop timeout on Podman.
+	for i, verb := range [][]string{{"kill"}, {"rm", "--force", "--volumes"}, {"network", "rm"}, {"volume", "rm", "--force"}} {
+		if len(ids[i]) > 0 {
+			runEngine(ctx, engine, log, append(verb, ids[i]...)...)
+		}
 	}
 }
 
