@@ -55,11 +55,11 @@ type ContainerPlan struct {
 	Dirs []string `json:"dirs,omitempty"`
 }
 
-// StageRun is one earlier job run in its own container.
+// StageRun is one earlier job run in its own container: Run with Input on
+// the container's stdin (it runs once, so create and start are one step).
 type StageRun struct {
 	Name   string     `json:"name"`
-	Create []string   `json:"create"`
-	Start  []string   `json:"start"`
+	Run    []string   `json:"run"`
 	Input  string     `json:"input"`
 	Copy   [][]string `json:"copy"` // the artifacts, out of the container into the project
 	Remove []string   `json:"remove"`
@@ -164,12 +164,11 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 		p.EnvFiles[envFile] = n.Environment(env)
 		img, extra := image(n.Image)
 		// It needs no network: its artifacts are copied out by the engine.
-		create := append(append([]string{e, "create", "--interactive", "--name", name}, labels...),
+		run := append(append([]string{e, "run", "--interactive", "--name", name}, labels...),
 			"--network", "none", "--env-file", envFile, "--volume", containerBuilds, "--workdir", projectIn)
-		create = append(create, extra...)
-		create = append(create, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
-		st := StageRun{Name: n.Name, Create: create, Start: []string{e, "start", "--attach", "--interactive", name},
-			Input: stdinScript(n.Script), Remove: []string{e, "rm", "--force", "--volumes", name}}
+		run = append(run, extra...)
+		run = append(run, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
+		st := StageRun{Name: n.Name, Run: run, Input: stdinScript(n.Script), Remove: []string{e, "rm", "--force", "--volumes", name}}
 		for _, a := range n.Artifacts {
 			a = path.Clean(a)
 			if path.IsAbs(a) || a == ".." || strings.HasPrefix(a, "../") || strings.ContainsAny(a, "*?[") {

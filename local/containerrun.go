@@ -103,28 +103,26 @@ func complaint(stderr string) string {
 	return last
 }
 
-// prepare removes what an earlier run of this workspace may have left,
-// creates the network and the builds volume, and returns the network's
-// gateway address: the embedded gateway listens there for the agent.
+// prepare pulls missing images, creates the network and the builds volume
+// (removing first what an earlier run of this workspace left, when that is
+// in the way), and returns the network's gateway address: the embedded
+// gateway listens there for the agent.
 func (r *containerRunner) prepare(ctx context.Context) (string, error) {
 	fmt.Fprintf(r.log, "ws: running job %q with %s, image %s\n", r.job.Name, r.st.Mode, r.job.Image)
-	// Independent: the images, and what an earlier run may have left.
+	// Independent: the images, and the network and builds volume.
 	var imgErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); imgErr = r.ensureImages(ctx) }()
-	removeLabelled(ctx, r.st.Mode, labelName+"="+r.st.Name, r.log)
-	wg.Wait()
-	if imgErr != nil {
-		return "", imgErr
-	}
-	errs := make([]error, len(r.plan.Prepare))
-	for i, a := range r.plan.Prepare {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = r.engine(ctx, a) }()
+	err := r.create(ctx)
+	if err != nil {
+		// What an earlier run of the workspace left (its watchdog was
+		// killed too) is in the way: remove it and try again.
+		removeLabelled(ctx, r.st.Mode, labelName+"="+r.st.Name, r.log)
+		err = r.create(ctx)
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(imgErr, err); err != nil {
 		return "", err
 	}
 	out, err := r.query(ctx, []string{r.st.Mode, "network", "inspect", r.plan.Network})
@@ -132,6 +130,18 @@ func (r *containerRunner) prepare(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return networkGateway(out)
+}
+
+// create creates the network and the builds volume.
+func (r *containerRunner) create(ctx context.Context) error {
+	errs := make([]error, len(r.plan.Prepare))
+	var wg sync.WaitGroup
+	for i, a := range r.plan.Prepare {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = r.engine(ctx, a) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // ensureImages pulls the images that are not on this machine yet (a
@@ -235,10 +245,7 @@ func (r *containerRunner) start(ctx context.Context, gatewayURL string) (<-chan 
 func (r *containerRunner) runNeeds(ctx context.Context) error {
 	for _, n := range r.plan.Needs {
 		fmt.Fprintf(r.log, "ws: job %s (its artifacts go to the workspace job)\n", n.Name)
-		if err := r.engine(ctx, n.Create); err != nil {
-			return fmt.Errorf("job %s: %w", n.Name, err)
-		}
-		if err := r.attach(ctx, n.Start, n.Input); err != nil {
+		if err := r.attach(ctx, n.Run, n.Input); err != nil {
 			return fmt.Errorf("job %s failed: %w", n.Name, err)
 		}
 		for i, c := range n.Copy {
