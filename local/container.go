@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/distribution/reference"
+
+	"github.com/ws-dev/ws/plan"
 )
 
 // ContainerPlan is what container mode runs, as data: every engine command
@@ -127,122 +129,171 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 	if j.Image == "" {
 		return nil, errors.New("the workspace job has no image; container mode needs one (set WS_LOCAL_ENGINE=shell to run it on the host)")
 	}
-	prefix := containerPrefix(o.Workspace)
-	labels := []string{"--label", labelKey + "=" + o.Marker, "--label", labelName + "=" + o.Workspace}
-	projectIn := containerBuilds + "/" + filepath.Base(o.ProjectDir)
-	buildsVol := prefix + "-builds"
-	env := Env{Workspace: o.Workspace, ProjectDir: projectIn, BuildsDir: containerBuilds, Image: j.Image,
-		Gateway: o.Gateway, AgentToken: o.AgentToken, Marker: o.Marker}
-	agentMount := []string{"--volume", o.AgentBinary + ":" + agentOnPath + ":ro"}
-	e := o.Engine
-	p := &ContainerPlan{Network: prefix, EnvFiles: map[string][]Variable{}}
-	p.Prepare = [][]string{
-		append(append([]string{e, "network", "create"}, labels...), p.Network),
-		append(append([]string{e, "volume", "create"}, labels...), buildsVol),
+	pl := newPlanner(j, o)
+	if err := pl.needs(); err != nil {
+		return nil, err
 	}
-	// The builds volume and the project, as every container of the job
-	// sees them (a runner gives services the job's binds).
-	shared := []string{"--volume", buildsVol + ":" + containerBuilds, "--volume", o.ProjectDir + ":" + projectIn}
+	pl.services()
+	pl.jobContainer()
+	return pl.p, nil
+}
 
-	// image returns the image to run and extra arguments: the agent image
-	// is stood in for by the job's image with the agent binary on PATH.
-	jobImage := qualify(j.Image)
-	p.Images = []string{jobImage}
-	image := func(img string) (string, []string) {
-		if img == j.AgentImage {
-			return jobImage, agentMount
-		}
-		img = qualify(img)
-		if !slices.Contains(p.Images, img) {
-			p.Images = append(p.Images, img)
-		}
-		return img, nil
+// planner builds a ContainerPlan: what every container of the job shares,
+// then the needed jobs, the services and the job container.
+type planner struct {
+	j          *Job
+	o          ContainerOptions
+	p          *ContainerPlan
+	env        Env
+	labels     []string
+	shared     []string // the builds volume and the project, in every container of the job
+	agentMount []string // the agent binary on PATH
+	projectIn  string   // CI_PROJECT_DIR
+	prefix     string
+	jobImage   string
+}
+
+func newPlanner(j *Job, o ContainerOptions) *planner {
+	prefix := containerPrefix(o.Workspace)
+	pl := &planner{j: j, o: o, prefix: prefix,
+		labels:     []string{"--label", labelKey + "=" + o.Marker, "--label", labelName + "=" + o.Workspace},
+		projectIn:  containerBuilds + "/" + filepath.Base(o.ProjectDir),
+		agentMount: []string{"--volume", o.AgentBinary + ":" + agentOnPath + ":ro"},
+		jobImage:   qualify(j.Image),
+		p:          &ContainerPlan{Network: prefix, EnvFiles: map[string][]Variable{}, Label: labelKey + "=" + o.Marker},
 	}
-	for _, n := range j.Needs {
-		name := prefix + "-" + n.Name
-		envFile := filepath.Join(o.StateDir, n.Name+".env")
-		p.EnvFiles[envFile] = n.Environment(env)
-		img, extra := image(n.Image)
+	pl.env = Env{Workspace: o.Workspace, ProjectDir: pl.projectIn, BuildsDir: containerBuilds, Image: j.Image,
+		Gateway: o.Gateway, AgentToken: o.AgentToken, Marker: o.Marker}
+	buildsVol := prefix + "-builds"
+	e := o.Engine
+	pl.p.Prepare = [][]string{
+		append(append([]string{e, "network", "create"}, pl.labels...), pl.p.Network),
+		append(append([]string{e, "volume", "create"}, pl.labels...), buildsVol),
+	}
+	// A runner gives services the job's binds.
+	pl.shared = []string{"--volume", buildsVol + ":" + containerBuilds, "--volume", o.ProjectDir + ":" + pl.projectIn}
+	pl.p.Images = []string{pl.jobImage}
+	return pl
+}
+
+// image returns the image to run and extra arguments: the agent image is
+// stood in for by the job's image with the agent binary on PATH.
+func (pl *planner) image(img string) (string, []string) {
+	if img == pl.j.AgentImage {
+		return pl.jobImage, pl.agentMount
+	}
+	img = qualify(img)
+	if !slices.Contains(pl.p.Images, img) {
+		pl.p.Images = append(pl.p.Images, img)
+	}
+	return img, nil
+}
+
+// needs plans the jobs whose artifacts the workspace job downloads.
+func (pl *planner) needs() error {
+	e := pl.o.Engine
+	for _, n := range pl.j.Needs {
+		name := pl.prefix + "-" + n.Name
+		envFile := filepath.Join(pl.o.StateDir, n.Name+".env")
+		pl.p.EnvFiles[envFile] = n.Environment(pl.env)
+		img, extra := pl.image(n.Image)
 		// It needs no network: its artifacts are copied out by the engine.
-		run := append(append([]string{e, "run", "--interactive", "--name", name}, labels...),
-			"--network", "none", "--env-file", envFile, "--volume", containerBuilds, "--workdir", projectIn)
+		run := append(append([]string{e, "run", "--interactive", "--name", name}, pl.labels...),
+			"--network", "none", "--env-file", envFile, "--volume", containerBuilds, "--workdir", pl.projectIn)
 		run = append(run, extra...)
 		run = append(run, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
 		st := StageRun{Name: n.Name, Run: run, Input: stdinScript(n.Script), Remove: []string{e, "rm", "--force", "--volumes", name}}
 		for _, a := range n.Artifacts {
 			a = path.Clean(a)
 			if path.IsAbs(a) || a == ".." || strings.HasPrefix(a, "../") || strings.ContainsAny(a, "*?[") {
-				return nil, fmt.Errorf("job %s: artifact path %q: only plain paths inside the project run locally", n.Name, a)
+				return fmt.Errorf("job %s: artifact path %q: only plain paths inside the project run locally", n.Name, a)
 			}
-			host := filepath.Join(o.ProjectDir, filepath.FromSlash(a))
-			st.Copy = append(st.Copy, []string{e, "cp", name + ":" + projectIn + "/" + a, host})
+			host := filepath.Join(pl.o.ProjectDir, filepath.FromSlash(a))
+			st.Copy = append(st.Copy, []string{e, "cp", name + ":" + pl.projectIn + "/" + a, host})
 			st.Artifacts = append(st.Artifacts, host)
 		}
-		p.Needs = append(p.Needs, st)
+		pl.p.Needs = append(pl.p.Needs, st)
 	}
+	return nil
+}
 
-	ports := func(component string) (out []int) {
-		for _, ep := range j.Endpoints {
-			if ep.Component == component && ep.Exposure != "none" {
-				out = append(out, ep.TargetPort)
-			}
-		}
-		return out
-	}
-	publish := func(container, component string) []string {
-		var args []string
-		for _, ep := range j.Endpoints {
-			if ep.Component != component || ep.Exposure == "none" {
-				continue
-			}
-			proto := "tcp"
-			if ep.Protocol == "udp" {
-				proto = "udp"
-			}
-			args = append(args, "--publish", fmt.Sprintf("127.0.0.1::%d/%s", ep.TargetPort, proto))
-			p.Published = append(p.Published, Published{Endpoint: ep.Name, Container: container, TargetPort: ep.TargetPort, Proto: proto})
-		}
-		return args
-	}
-	mainComponent := ""
-	serviceNames := map[string]bool{}
-	for _, s := range j.Services {
-		serviceNames[s.Name()] = true
-	}
-	for _, ep := range j.Endpoints {
-		if !serviceNames[ep.Component] {
-			mainComponent = ep.Component
-			break
+// endpoints returns component's endpoints that are exposed at all.
+func (pl *planner) endpoints(component string) []plan.Endpoint {
+	var out []plan.Endpoint
+	for _, ep := range pl.j.Endpoints {
+		if ep.Component == component && ep.Exposure != "none" {
+			out = append(out, ep)
 		}
 	}
+	return out
+}
 
-	for i, s := range j.Services {
+// publish returns the options publishing component's endpoints, run by
+// container, on 127.0.0.1 at ports the engine picks.
+func (pl *planner) publish(container, component string) []string {
+	var args []string
+	for _, ep := range pl.endpoints(component) {
+		proto := "tcp"
+		if ep.Protocol == "udp" {
+			proto = "udp"
+		}
+		args = append(args, "--publish", fmt.Sprintf("127.0.0.1::%d/%s", ep.TargetPort, proto))
+		pl.p.Published = append(pl.p.Published, Published{Endpoint: ep.Name, Container: container, TargetPort: ep.TargetPort, Proto: proto})
+	}
+	return args
+}
+
+func (pl *planner) services() {
+	e := pl.o.Engine
+	for i, s := range pl.j.Services {
 		alias := s.Name()
-		name := fmt.Sprintf("%s-svc%d-%s", prefix, i, alias)
-		envFile := filepath.Join(o.StateDir, fmt.Sprintf("svc%d.env", i))
-		p.EnvFiles[envFile] = j.ServiceEnvironment(s, env)
-		img, extra := image(s.Image)
-		run := append(append([]string{e, "run", "--detach", "--name", name}, labels...), "--network", p.Network)
+		name := fmt.Sprintf("%s-svc%d-%s", pl.prefix, i, alias)
+		envFile := filepath.Join(pl.o.StateDir, fmt.Sprintf("svc%d.env", i))
+		pl.p.EnvFiles[envFile] = pl.j.ServiceEnvironment(s, pl.env)
+		img, extra := pl.image(s.Image)
+		run := append(append([]string{e, "run", "--detach", "--name", name}, pl.labels...), "--network", pl.p.Network)
 		for _, a := range serviceAliases(s) {
 			run = append(run, "--network-alias", a)
 		}
 		run = append(run, "--env-file", envFile)
-		run = append(run, shared...)
+		run = append(run, pl.shared...)
 		run = append(run, extra...)
-		run = append(run, publish(name, alias)...)
+		run = append(run, pl.publish(name, alias)...)
 		run = append(run, entrypoint(s.Entrypoint, img, s.Command)...)
-		p.Services = append(p.Services, ServiceRun{Name: name, Alias: alias, Run: run, Ports: ports(alias)})
+		var ports []int
+		for _, ep := range pl.endpoints(alias) {
+			ports = append(ports, ep.TargetPort)
+		}
+		pl.p.Services = append(pl.p.Services, ServiceRun{Name: name, Alias: alias, Run: run, Ports: ports})
 	}
+}
 
-	job := prefix + "-job"
-	jobEnv := filepath.Join(o.StateDir, "job.env")
-	p.EnvFiles[jobEnv] = j.Environment(env)
-	create := append(append([]string{e, "create", "--interactive", "--name", job}, labels...),
+// mainComponent is the devfile component the job container runs: the one
+// whose endpoints belong to no service.
+func (pl *planner) mainComponent() string {
+	services := map[string]bool{}
+	for _, s := range pl.j.Services {
+		services[s.Name()] = true
+	}
+	for _, ep := range pl.j.Endpoints {
+		if !services[ep.Component] {
+			return ep.Component
+		}
+	}
+	return ""
+}
+
+func (pl *planner) jobContainer() {
+	e, p := pl.o.Engine, pl.p
+	job := pl.prefix + "-job"
+	jobEnv := filepath.Join(pl.o.StateDir, "job.env")
+	p.EnvFiles[jobEnv] = pl.j.Environment(pl.env)
+	create := append(append([]string{e, "create", "--interactive", "--name", job}, pl.labels...),
 		"--network", p.Network, "--network-alias", "build", "--env-file", jobEnv)
-	create = append(create, shared...)
-	for _, v := range j.Volumes {
+	create = append(create, pl.shared...)
+	for _, v := range pl.j.Volumes {
 		if v.Persistent {
-			dir := filepath.Join(o.ProjectDir, filepath.FromSlash(v.Dir))
+			dir := filepath.Join(pl.o.ProjectDir, filepath.FromSlash(v.Dir))
 			p.Dirs = append(p.Dirs, dir)
 			create = append(create, "--volume", dir+":"+v.Path)
 		} else {
@@ -250,20 +301,17 @@ func PlanContainers(j *Job, o ContainerOptions) (*ContainerPlan, error) {
 		}
 	}
 	if wsBin, _ := lookup(p.EnvFiles[jobEnv], "WS_BIN"); wsBin == "ws" {
-		create = append(create, agentMount...) // --agent-source local: ws on PATH
+		create = append(create, pl.agentMount...) // --agent-source local: ws on PATH
 	}
-	create = append(create, "--workdir", projectIn)
-	create = append(create, publish(job, mainComponent)...)
-	create = append(create, entrypoint(j.Entrypoint, jobImage, []string{"sh", "-c", detectShell})...)
-	p.Create = create
+	create = append(create, "--workdir", pl.projectIn)
+	create = append(create, pl.publish(job, pl.mainComponent())...)
+	p.Create = append(create, entrypoint(pl.j.Entrypoint, pl.jobImage, []string{"sh", "-c", detectShell})...)
 	p.Start = []string{e, "start", "--attach", "--interactive", job}
-	p.Script = stdinScript(j.Script)
-	if len(j.AfterScript) > 0 {
-		p.AfterScript = stdinScript(j.AfterScript)
+	p.Script = stdinScript(pl.j.Script)
+	if len(pl.j.AfterScript) > 0 {
+		p.AfterScript = stdinScript(pl.j.AfterScript)
 	}
 	p.Stop = []string{e, "exec", job, "sh", "-c", stopScript}
-	p.Label = labelKey + "=" + o.Marker
-	return p, nil
 }
 
 // qualify returns the full reference Docker reads a short image name as
