@@ -59,14 +59,22 @@ type ContainerPlan struct {
 
 // StageRun is one earlier job run in its own container: Run with Input on
 // the container's stdin (it runs once, so create and start are one step).
+// Its builds dir is BuildsDir on the host, so its artifacts are moved from
+// there into the project, as a runner downloads them into the next job's.
 type StageRun struct {
-	Name   string     `json:"name"`
-	Run    []string   `json:"run"`
-	Input  string     `json:"input"`
-	Copy   [][]string `json:"copy"` // the artifacts, out of the container into the project
-	Remove []string   `json:"remove"`
-	// Artifacts are the host paths Copy writes (their directories must exist).
-	Artifacts []string `json:"artifacts"`
+	Name      string     `json:"name"`
+	BuildsDir string     `json:"buildsDir"`
+	Dirs      []string   `json:"dirs"` // to create first, as the user
+	Run       []string   `json:"run"`
+	Input     string     `json:"input"`
+	Artifacts []Artifact `json:"artifacts"`
+	Remove    []string   `json:"remove"`
+}
+
+// Artifact is one artifacts:paths entry of a needed job, on the host.
+type Artifact struct {
+	From string `json:"from"` // in the job's builds dir
+	To   string `json:"to"`   // in the project
 }
 
 // ServiceRun is one service container.
@@ -197,20 +205,28 @@ func (pl *planner) needs() error {
 		envFile := filepath.Join(pl.o.StateDir, n.Name+".env")
 		pl.p.EnvFiles[envFile] = n.Environment(pl.env)
 		img, extra := pl.image(n.Image)
-		// It needs no network: its artifacts are copied out by the engine.
+		builds := filepath.Join(pl.o.StateDir, n.Name+"-builds")
+		project := filepath.Join(builds, filepath.Base(pl.o.ProjectDir))
+		// It needs no network: its artifacts reach the project through
+		// its builds dir on the host.
 		run := append(append([]string{e, "run", "--interactive", "--name", name}, pl.labels...),
-			"--network", "none", "--env-file", envFile, "--volume", containerBuilds, "--workdir", pl.projectIn)
+			"--network", "none", "--env-file", envFile, "--volume", builds+":"+containerBuilds, "--workdir", pl.projectIn)
 		run = append(run, extra...)
 		run = append(run, entrypoint(n.Entrypoint, img, []string{"sh", "-c", detectShell})...)
-		st := StageRun{Name: n.Name, Run: run, Input: stdinScript(n.Script), Remove: []string{e, "rm", "--force", "--volumes", name}}
+		st := StageRun{Name: n.Name, BuildsDir: builds, Dirs: []string{project}, Run: run, Input: stdinScript(n.Script),
+			Remove: []string{e, "rm", "--force", "--volumes", name}}
 		for _, a := range n.Artifacts {
 			a = path.Clean(a)
 			if path.IsAbs(a) || a == ".." || strings.HasPrefix(a, "../") || strings.ContainsAny(a, "*?[") {
 				return fmt.Errorf("job %s: artifact path %q: only plain paths inside the project run locally", n.Name, a)
 			}
-			host := filepath.Join(pl.o.ProjectDir, filepath.FromSlash(a))
-			st.Copy = append(st.Copy, []string{e, "cp", name + ":" + pl.projectIn + "/" + a, host})
-			st.Artifacts = append(st.Artifacts, host)
+			from := filepath.Join(project, filepath.FromSlash(a))
+			// Created by the user, so the user can move what the job writes
+			// there even when the engine runs it as root.
+			if d := filepath.Dir(from); !slices.Contains(st.Dirs, d) {
+				st.Dirs = append(st.Dirs, d)
+			}
+			st.Artifacts = append(st.Artifacts, Artifact{From: from, To: filepath.Join(pl.o.ProjectDir, filepath.FromSlash(a))})
 		}
 		pl.p.Needs = append(pl.p.Needs, st)
 	}

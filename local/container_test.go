@@ -70,7 +70,7 @@ func TestContainerPlanGolden(t *testing.T) {
 				lines = append(lines, s.Run)
 			}
 			for _, n := range p.Needs {
-				lines = append(append(lines, n.Run, n.Remove), n.Copy...)
+				lines = append(lines, n.Run, n.Remove)
 			}
 			for _, a := range lines {
 				if strings.Contains(strings.Join(a, " "), "AGENT-TOKEN") {

@@ -240,20 +240,24 @@ func (r *containerRunner) start(ctx context.Context, gatewayURL string) (<-chan 
 	return startLocked(r.cmd)
 }
 
-// runNeeds runs each needed job in its own container and copies its
+// runNeeds runs each needed job in its own container and moves its
 // artifacts into the project, as a runner downloads them.
 func (r *containerRunner) runNeeds(ctx context.Context) error {
 	for _, n := range r.plan.Needs {
 		fmt.Fprintf(r.log, "ws: job %s (its artifacts go to the workspace job)\n", n.Name)
+		_ = os.RemoveAll(n.BuildsDir)
+		for _, d := range n.Dirs {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return fmt.Errorf("job %s: %w", n.Name, err)
+			}
+		}
 		if err := r.attach(ctx, n.Run, n.Input); err != nil {
 			return fmt.Errorf("job %s failed: %w", n.Name, err)
 		}
-		for i, c := range n.Copy {
-			if err := os.MkdirAll(filepath.Dir(n.Artifacts[i]), 0o755); err != nil {
-				return err
-			}
-			if err := r.engine(ctx, c); err != nil {
-				return fmt.Errorf("job %s: artifacts: %w", n.Name, err)
+		for _, a := range n.Artifacts {
+			fmt.Fprintf(r.log, "ws: artifact %s -> %s\n", a.From, a.To)
+			if err := moveFile(a.From, a.To); err != nil {
+				return fmt.Errorf("job %s: artifact: %w", n.Name, err)
 			}
 		}
 		// Removing it is not on the way to the workspace: cleanup waits.
@@ -261,9 +265,45 @@ func (r *containerRunner) runNeeds(ctx context.Context) error {
 		go func() {
 			defer r.background.Done()
 			_ = r.engine(context.WithoutCancel(ctx), n.Remove)
+			_ = os.RemoveAll(n.BuildsDir)
 		}()
 	}
 	return nil
+}
+
+// moveFile moves a file, copying it (mode kept) across file systems.
+func moveFile(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	err := os.Rename(from, to)
+	if err == nil || !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return err
+	}
+	tmp := to + ".ws-tmp"
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, to)
 }
 
 // startServices starts the services, then waits for the ports their
