@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -59,7 +58,7 @@ func TestContainerScripts(t *testing.T) {
 	bin := t.TempDir()
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		gobin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
 	build := exec.Command(gobin, "build", "-o", filepath.Join(bin, "ws"), "./cmd/ws")
 	build.Dir = root
