@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -15,6 +15,9 @@ demo: build ## start examples/hello on this machine (ws up --local), run a comma
 	sh scripts/demo.sh
 
 test: ## run every test (CI runs this)
+	@# The container-mode tests of ws up --local need Podman: CI installs it, elsewhere they skip without it.
+	@if [ -n "$$CI" ]; then bash scripts/install-podman.sh; \
+	elif ! command -v podman >/dev/null 2>&1; then echo "test: podman not found: the container-mode tests of 'ws up --local' skip (make podman-deps installs it)"; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
@@ -75,6 +78,11 @@ gitlab-ci-local-or-skip: ## gitlab-ci-local when npm is here or CI is set; other
 	else \
 		echo "gitlab-ci-local: SKIP: npm not found and CI is not set (make gitlab-ci-local installs it); its tests will skip"; \
 	fi
+
+# Container mode of ws up --local (local/): the tests run real Podman with an image built from
+# busybox-static by scripts/build-test-images.sh (cached by content hash).
+podman-deps: ## install podman, runc, busybox-static and what rootful/rootless podman needs (apt, when missing)
+	bash scripts/install-podman.sh
 
 clean:
 	rm -rf bin dist

@@ -53,11 +53,14 @@ func (c *compiler) injectAgent(job *ci.Job) {
 	case AgentService:
 		// The service runs 'ws-agent inject' (agent/cli.Inject): it copies
 		// itself into the shared builds volume, and removes what earlier
-		// jobs left on a reused volume.
+		// jobs left on a reused volume. The entrypoint is emptied so an
+		// agent image of the user's own (--agent-image) with an ENTRYPOINT
+		// still runs the command (ws's image has none).
 		job.Services = append(job.Services, ci.Service{
-			Name:    c.set.agentImage,
-			Alias:   serviceAlias,
-			Command: []string{AgentBinary, "inject"},
+			Name:       c.set.agentImage,
+			Alias:      serviceAlias,
+			Entrypoint: []string{""},
+			Command:    []string{AgentBinary, "inject"},
 		})
 		script = append(script,
 			fmt.Sprintf(`i=0; while [ ! -x "$WS_BIN" ] && [ "$i" -lt %d ]; do sleep 1; i=$((i+1)); done`, serviceWait),

@@ -2,170 +2,200 @@ package local
 
 import (
 	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
-	"syscall"
 	"time"
 )
 
+// Engine is a container engine that answered 'ENGINE info'.
+type Engine struct {
+	Name     string `json:"name"` // docker or podman
+	Version  string `json:"version"`
+	Rootless bool   `json:"rootless"`
+	// Arch is the engine's architecture in Go's terms (amd64, arm64).
+	Arch string `json:"arch"`
+}
+
+func (e *Engine) String() string {
+	kind := "rootful"
+	if e.Rootless {
+		kind = "rootless"
+	}
+	return fmt.Sprintf("%s %s, %s, %s", e.Name, e.Version, kind, e.Arch)
+}
+
+// Detection is the outcome of [DetectMode].
+type Detection struct {
+	Mode   string  // shell, docker or podman
+	Engine *Engine // nil in shell mode
+	// Why says why this mode was chosen and, when ws fell back to shell
+	// mode, what each engine answered.
+	Why string
+}
+
 // DetectMode picks how to run the job: WS_LOCAL_ENGINE (shell, docker or
-// podman) when set, else docker or podman when 'ENGINE info' succeeds
-// (a client without a running engine does not count), else shell.
-func DetectMode(ctx context.Context, getenv func(string) string) (mode, why string, err error) {
+// podman) when set, else docker, then podman, when 'ENGINE info' answers
+// and the engine can run this workspace's containers, else shell.
+func DetectMode(ctx context.Context, getenv func(string) string) (*Detection, error) {
 	switch v := getenv("WS_LOCAL_ENGINE"); v {
 	case "":
 	case ModeShell:
-		return ModeShell, "WS_LOCAL_ENGINE=shell", nil
+		return &Detection{Mode: ModeShell, Why: "WS_LOCAL_ENGINE=shell"}, nil
 	case ModeDocker, ModePodman:
-		if err := engineUsable(ctx, v); err != nil {
-			return "", "", fmt.Errorf("WS_LOCAL_ENGINE=%s but '%s info' failed: %w", v, v, err)
+		e, err := probeEngine(ctx, v)
+		if err != nil {
+			return nil, fmt.Errorf("WS_LOCAL_ENGINE=%s, but %w", v, err)
 		}
-		return v, "WS_LOCAL_ENGINE=" + v, nil
+		return &Detection{Mode: v, Engine: e, Why: "WS_LOCAL_ENGINE=" + v + ": " + e.String()}, nil
 	default:
-		return "", "", fmt.Errorf("WS_LOCAL_ENGINE=%q: want shell, docker or podman", v)
+		return nil, fmt.Errorf("WS_LOCAL_ENGINE=%q: want shell, docker or podman", v)
 	}
 	var reasons []string
-	for _, e := range []string{ModeDocker, ModePodman} {
-		err := engineUsable(ctx, e)
+	for _, name := range []string{ModeDocker, ModePodman} {
+		e, err := probeEngine(ctx, name)
 		if err == nil {
-			return e, "'" + e + " info' succeeded", nil
+			return &Detection{Mode: name, Engine: e, Why: e.String()}, nil
 		}
-		reasons = append(reasons, e+": "+err.Error())
+		reasons = append(reasons, err.Error())
 	}
-	return ModeShell, "no usable container engine (" + strings.Join(reasons, "; ") + ")", nil
+	return &Detection{Mode: ModeShell, Why: "no usable container engine: " + strings.Join(reasons, "; ")}, nil
 }
 
-func engineUsable(ctx context.Context, engine string) error {
-	if _, err := exec.LookPath(engine); err != nil {
-		return fmt.Errorf("not installed")
+// probeEngine asks the engine about itself and says whether container mode
+// can use it: 'docker info' (it needs the daemon), 'podman version' (a
+// tenth of the time 'podman info' takes; local Podman is rootless when not
+// run by root).
+func probeEngine(ctx context.Context, name string) (*Engine, error) {
+	if _, err := exec.LookPath(name); err != nil {
+		return nil, fmt.Errorf("%s is not installed", name)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, engine, "info", "--format", "{{.ID}}").CombinedOutput()
+	verb := "info"
+	if name == ModePodman {
+		verb = "version"
+	}
+	c := exec.CommandContext(ctx, name, verb, "--format", "{{json .}}")
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
 	if err != nil {
-		line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-		if line == "" {
-			line = err.Error()
+		msg := complaint(stderr.String())
+		if msg == "" {
+			msg = err.Error()
 		}
-		return fmt.Errorf("%s", line)
+		return nil, fmt.Errorf("'%s %s' failed: %s", name, verb, msg)
+	}
+	e, err := parseEngineInfo(name, out, os.Geteuid() != 0)
+	if err != nil {
+		return nil, err
+	}
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("%s: container mode needs Linux (elsewhere the engine runs its containers in a VM the embedded gateway cannot be reached from)", name)
+	}
+	if e.Rootless {
+		return nil, fmt.Errorf("%s is rootless: container mode needs a rootful engine (the job reaches the embedded gateway on its network's bridge, which a rootless engine keeps in its own network namespace)", name)
+	}
+	return e, nil
+}
+
+// parseEngineInfo reads 'docker info --format {{json .}}' (ServerVersion,
+// SecurityOptions, Architecture, ServerErrors) or 'podman version --format
+// {{json .}}' (Client, and Server for a remote Podman); notRoot says
+// whether this process runs as another user than root.
+func parseEngineInfo(name string, b []byte, notRoot bool) (*Engine, error) {
+	type podmanVersion struct {
+		Version string
+		OsArch  string
+	}
+	var info struct {
+		// docker info
+		ServerVersion   string
+		ServerErrors    []string
+		SecurityOptions []string
+		Architecture    string
+		OSType          string
+		// podman version
+		Client *podmanVersion
+		Server *podmanVersion
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s answered something ws cannot read: %w", name, err)
+	}
+	if len(info.ServerErrors) > 0 {
+		return nil, fmt.Errorf("'%s info': %s", name, info.ServerErrors[0])
+	}
+	e := &Engine{Name: name}
+	switch {
+	case info.Client != nil && info.Client.Version != "":
+		v := info.Client
+		if info.Server != nil {
+			// A remote Podman (a VM, another user's service): ws cannot
+			// tell whether it is rootless, nor reach its networks.
+			return nil, fmt.Errorf("%s is a remote Podman (%s); container mode needs a local one", name, info.Server.Version)
+		}
+		osName, arch, _ := strings.Cut(v.OsArch, "/")
+		if osName != "linux" {
+			return nil, fmt.Errorf("%s runs %s containers; container mode needs Linux containers", name, osName)
+		}
+		e.Version, e.Arch, e.Rootless = v.Version, arch, notRoot
+	case info.ServerVersion != "":
+		if info.OSType != "" && info.OSType != "linux" {
+			return nil, fmt.Errorf("%s runs %s containers; container mode needs Linux containers", name, info.OSType)
+		}
+		e.Version, e.Arch = info.ServerVersion, goArch(info.Architecture)
+		for _, o := range info.SecurityOptions {
+			if strings.Contains(o, "name=rootless") {
+				e.Rootless = true
+			}
+		}
+	default:
+		return nil, fmt.Errorf("'%s info' did not describe a container engine", name)
+	}
+	return e, nil
+}
+
+// goArch maps uname -m names (Docker's Architecture) to Go's.
+func goArch(a string) string {
+	switch a {
+	case "x86_64":
+		return "amd64"
+	case "aarch64":
+		return "arm64"
+	}
+	return a
+}
+
+// checkAgentBinary says whether bin can run in the engine's containers,
+// which may have no libc at all: it must be a static Linux executable of
+// the engine's architecture.
+func checkAgentBinary(bin string, e *Engine) error {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return fmt.Errorf("container mode delivers %s into the containers, but it is not a Linux executable: %w", bin, err)
+	}
+	defer f.Close()
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386,
+		"arm": elf.EM_ARM, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "riscv64": elf.EM_RISCV}
+	if m, ok := machine[e.Arch]; ok && f.Machine != m {
+		return fmt.Errorf("container mode delivers %s into the containers, but it is built for %s and %s runs %s containers", bin, f.Machine, e.Name, e.Arch)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("container mode delivers " + bin + " into the containers, but it is dynamically linked and the image may have no libc; " +
+				"use a release build or build it with CGO_ENABLED=0")
+		}
 	}
 	return nil
 }
 
-// hostGatewayIP is the host's address on the engine's default bridge, where
-// the embedded gateway also listens so the job container can reach it as
-// host.docker.internal.
-func hostGatewayIP(ctx context.Context, engine string) (string, error) {
-	network := "bridge"
-	if engine == ModePodman {
-		network = "podman"
-	}
-	out, err := exec.CommandContext(ctx, engine, "network", "inspect", network, "--format", "{{range .IPAM.Config}}{{.Gateway}} {{end}}").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the %s bridge address: %w", engine, err)
-	}
-	f := strings.Fields(string(out))
-	if len(f) == 0 {
-		return "", fmt.Errorf("find the %s bridge address: network %s has no gateway", engine, network)
-	}
-	return f[0], nil
-}
-
-// containerRunner runs the job with an engine, following a ContainerPlan.
-type containerRunner struct {
-	st   *State
-	job  *Job
-	plan *ContainerPlan
-	log  io.Writer
-	cmd  *exec.Cmd
-}
-
-func newContainerRunner(st *State, j *Job, dir string, log io.Writer, gw string) (*containerRunner, error) {
-	p, err := PlanContainers(j, ContainerOptions{Engine: st.Mode, Workspace: st.Name, Marker: st.Marker, StateDir: dir,
-		ProjectDir: st.ProjectDir, WSBin: st.Executable, Gateway: gw, AgentToken: st.AgentToken})
-	if err != nil {
-		return nil, err
-	}
-	for name, vars := range p.EnvFiles {
-		text, err := envFileText(vars)
-		if err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(name, []byte(text), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	return &containerRunner{st: st, job: j, plan: p, log: log}, nil
-}
-
-func (r *containerRunner) run(ctx context.Context, argv []string) error {
-	fmt.Fprintf(r.log, "ws: %s\n", strings.Join(argv, " "))
-	c := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	c.Stdout, c.Stderr = r.log, r.log
-	return c.Run()
-}
-
-func (r *containerRunner) start(ctx context.Context) (<-chan error, error) {
-	fmt.Fprintf(r.log, "ws: running job %q in %s with image %s\n", r.job.Name, r.st.Mode, r.job.Image)
-	for _, a := range append(append([][]string{}, r.plan.Setup...), r.plan.Holder) {
-		if err := r.run(ctx, a); err != nil {
-			return nil, fmt.Errorf("%s: %w", strings.Join(a[:3], " "), err)
-		}
-	}
-	r.cmd = exec.Command(r.plan.Script[0], r.plan.Script[1:]...)
-	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log
-	r.cmd.SysProcAttr = jobAttr()
-	return startLocked(r.cmd, nil)
-}
-
-func (r *containerRunner) stop(done <-chan error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), stopGrace)
-	defer cancel()
-	_ = r.run(ctx, r.plan.Stop)
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		return <-done
-	}
-}
-
-func (r *containerRunner) afterScript() {
-	if r.plan.AfterScript == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), afterScriptMax)
-	defer cancel()
-	_ = r.run(ctx, r.plan.AfterScript)
-}
-
-func (r *containerRunner) cleanup() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, a := range r.plan.Cleanup {
-		_ = r.run(ctx, a)
-	}
-	removeContainers(ctx, r.st.Mode, r.st.Marker)
-}
-
-// removeContainers removes every container and network labelled with
-// marker (what a killed supervisor may have left).
-func removeContainers(ctx context.Context, engine, marker string) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	filter := "label=" + labelKey + "=" + marker
-	if out, err := exec.CommandContext(ctx, engine, "ps", "--all", "--quiet", "--filter", filter).Output(); err == nil {
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			_ = exec.CommandContext(ctx, engine, append([]string{"rm", "--force", "--volumes"}, ids...)...).Run()
-		}
-	}
-	if out, err := exec.CommandContext(ctx, engine, "network", "ls", "--quiet", "--filter", filter).Output(); err == nil {
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			_ = exec.CommandContext(ctx, engine, append([]string{"network", "rm"}, ids...)...).Run()
-		}
-	}
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(line)
 }

@@ -3,12 +3,13 @@ package local
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
 	"github.com/ws-dev/ws/ci"
+	"github.com/ws-dev/ws/compiler"
 	"github.com/ws-dev/ws/internal/names"
+	"github.com/ws-dev/ws/plan"
 )
 
 // Job is the workspace job of a compiled pipeline, in the form the local
@@ -21,8 +22,29 @@ type Job struct {
 	Variables   []Variable `json:"variables"`
 	Script      []string   `json:"script"`
 	AfterScript []string   `json:"afterScript,omitempty"`
+	// Needs are the earlier jobs whose artifacts the job downloads, in
+	// order: the ws-agent job of the artifact delivery mode.
+	Needs []NeededJob `json:"needs,omitempty"`
+	// AgentImage is the image that delivers the agent (the ws-agent job's,
+	// the injector service's); locally the job's image with the local agent
+	// binary on PATH stands in for it (see [ContainerOptions.AgentBinary]).
+	AgentImage string `json:"agentImage,omitempty"`
+	// Endpoints and Volumes come from the plan (WS_PLAN).
+	Endpoints []plan.Endpoint `json:"endpoints,omitempty"`
+	Volumes   []plan.Volume   `json:"volumes,omitempty"`
 	// Skipped names the other jobs of the pipeline, which do not run locally.
 	Skipped []string `json:"skipped,omitempty"`
+}
+
+// NeededJob is an earlier job the workspace job needs the artifacts of.
+type NeededJob struct {
+	Name       string     `json:"name"`
+	Image      string     `json:"image"`
+	Entrypoint []string   `json:"entrypoint,omitempty"`
+	Variables  []Variable `json:"variables,omitempty"`
+	Script     []string   `json:"script"`
+	// Artifacts are the artifacts:paths, relative to the project dir.
+	Artifacts []string `json:"artifacts"`
 }
 
 // Service is a service container of the job.
@@ -34,44 +56,78 @@ type Service struct {
 	Variables  []Variable `json:"variables,omitempty"`
 }
 
-// Variable is a job variable; Literal ones are not expanded (expand: false).
-type Variable struct {
-	Name    string `json:"name"`
-	Value   string `json:"value"`
-	Literal bool   `json:"literal,omitempty"`
+// Name is the host name the job reaches the service by: its alias, else
+// GitLab's default (the image name without tag, / and : replaced by -).
+func (s Service) Name() string {
+	if s.Alias != "" {
+		return s.Alias
+	}
+	return strings.NewReplacer("/", "-", ":", "-").Replace(imageWithoutTag(s.Image))
+}
+
+// imageWithoutTag is image without its :tag or @digest.
+func imageWithoutTag(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	return image
 }
 
 // WorkspaceJob is the name of the job ws compile generates for the workspace.
 const WorkspaceJob = names.WorkspaceJob
 
-// JobFrom picks the workspace job of p. The ws-agent job only delivers the
-// ws binary, which is already here; every other job is listed in Skipped.
-func JobFrom(p *ci.Pipeline) (*Job, error) {
+// JobFrom picks the workspace job of p, with the jobs whose artifacts it
+// needs; every other job is listed in Skipped (the stop job, which only
+// marks the GitLab environment stopped, is not).
+func JobFrom(p *ci.Pipeline, pl *plan.Plan) (*Job, error) {
 	if p == nil {
 		return nil, errors.New("no compiled pipeline")
 	}
-	var j *Job
-	var skipped []string
-	for _, cj := range p.Jobs {
-		if cj.Name != WorkspaceJob {
-			if cj.Name != "ws-agent" && cj.When != "manual" {
-				skipped = append(skipped, cj.Name)
-			}
-			continue
-		}
-		j = &Job{Name: cj.Name, Script: append(append([]string{}, cj.BeforeScript...), cj.Script...), AfterScript: cj.AfterScript}
-		if cj.Image != nil {
-			j.Image, j.Entrypoint = cj.Image.Name, cj.Image.Entrypoint
-		}
-		j.Variables = vars(cj.Variables)
-		for _, s := range cj.Services {
-			j.Services = append(j.Services, Service{Image: s.Name, Alias: s.Alias, Entrypoint: s.Entrypoint, Command: s.Command, Variables: vars(s.Variables)})
-		}
+	jobs := map[string]*ci.Job{}
+	for i := range p.Jobs {
+		jobs[p.Jobs[i].Name] = &p.Jobs[i]
 	}
-	if j == nil {
+	cj := jobs[WorkspaceJob]
+	if cj == nil {
 		return nil, fmt.Errorf("the compiled pipeline has no %q job", WorkspaceJob)
 	}
-	j.Skipped = skipped
+	j := &Job{Name: cj.Name, Script: append(append([]string{}, cj.BeforeScript...), cj.Script...), AfterScript: cj.AfterScript,
+		Variables: vars(cj.Variables)}
+	if cj.Image != nil {
+		j.Image, j.Entrypoint = cj.Image.Name, cj.Image.Entrypoint
+	}
+	for _, s := range cj.Services {
+		j.Services = append(j.Services, Service{Image: s.Name, Alias: s.Alias, Entrypoint: s.Entrypoint, Command: s.Command, Variables: vars(s.Variables)})
+	}
+	needed := map[string]bool{}
+	if cj.Needs != nil {
+		for _, n := range *cj.Needs {
+			nj := jobs[n.Job]
+			if !n.Artifacts || nj == nil || nj.Artifacts == nil || nj.Image == nil {
+				continue
+			}
+			needed[n.Job] = true
+			j.Needs = append(j.Needs, NeededJob{Name: nj.Name, Image: nj.Image.Name, Entrypoint: nj.Image.Entrypoint,
+				Variables: vars(nj.Variables), Script: append(append([]string{}, nj.BeforeScript...), nj.Script...),
+				Artifacts: nj.Artifacts.Paths})
+		}
+	}
+	for _, name := range []string{compiler.JobAgent, compiler.JobStop} {
+		if aj := jobs[name]; aj != nil && aj.Image != nil && j.AgentImage == "" {
+			j.AgentImage = aj.Image.Name
+		}
+	}
+	for _, o := range p.Jobs {
+		if o.Name != WorkspaceJob && !needed[o.Name] && o.Name != compiler.JobStop {
+			j.Skipped = append(j.Skipped, o.Name)
+		}
+	}
+	if pl != nil {
+		j.Endpoints, j.Volumes = pl.Endpoints, pl.Volumes
+	}
 	return j, nil
 }
 
@@ -88,87 +144,89 @@ type Env struct {
 	Workspace  string
 	ProjectDir string // CI_PROJECT_DIR
 	BuildsDir  string // CI_BUILDS_DIR
-	WSBin      string // WS_BIN: the ws binary as the job sees it
+	Image      string // CI_JOB_IMAGE
 	Gateway    string // WS_AGENT_GATEWAY: the embedded gateway as the job sees it
 	AgentToken string // CI_JOB_TOKEN
 	Marker     string // WS_LOCAL_ID
-	AgentLog   string // WS_AGENT_LOG; empty: the agent's default
+	// WSBin, when set, replaces the job's WS_BIN (shell mode: the binary is
+	// here, no delivery runs); container mode leaves the job's own.
+	WSBin    string
+	AgentLog string // WS_AGENT_LOG; empty: the agent's default
 }
 
-// Environment returns the job's variables after GitLab's rules: the
-// predefined ones first, then the job's in order, each expanded against
-// those before it unless literal; WS_BIN and the gateway are overridden so
-// the agent is the local ws and dials the local gateway.
-func (j *Job) Environment(e Env) []Variable {
-	out := []Variable{
+// JobID is CI_JOB_ID of every local job (and the job id the embedded
+// gateway reports): one workspace, one job.
+const JobID = "1"
+
+// predefined returns the predefined variables a runner gives every job of
+// the pipeline, before the job's own.
+func (e Env) predefined(jobName string) []Variable {
+	vs := []Variable{
 		{Name: "CI", Value: "true"},
+		{Name: "GITLAB_CI", Value: "true"},
+		{Name: "CI_SERVER", Value: "yes"},
+		{Name: "CI_JOB_ID", Value: JobID},
+		{Name: "CI_JOB_NAME", Value: jobName},
+		{Name: "CI_PIPELINE_SOURCE", Value: "api"},
 		{Name: "CI_PROJECT_DIR", Value: e.ProjectDir},
 		{Name: "CI_BUILDS_DIR", Value: e.BuildsDir},
 		{Name: "CI_PROJECT_NAME", Value: path.Base(e.ProjectDir)},
-		{Name: "CI_JOB_NAME", Value: j.Name},
 		{Name: "CI_COMMIT_REF_NAME", Value: names.Branch(e.Workspace)},
-		{Name: "CI_JOB_TOKEN", Value: e.AgentToken},
-		{Name: MarkerEnv, Value: e.Marker},
+		// Not public: a runner keeps it from the services.
+		{Name: "CI_JOB_TOKEN", Value: e.AgentToken, Literal: true, Secret: true},
+		{Name: MarkerEnv, Value: e.Marker, Literal: true},
 	}
-	return expandAll(out, j.Variables, e)
+	if e.Image != "" {
+		vs = append([]Variable{{Name: "CI_JOB_IMAGE", Value: e.Image, Literal: true}}, vs...)
+	}
+	return vs
 }
 
-func expandAll(out, in []Variable, e Env) []Variable {
-	get := func(name string) string {
-		for i := len(out) - 1; i >= 0; i-- {
-			if out[i].Name == name {
-				return out[i].Value
-			}
-		}
-		return ""
+// Environment returns the job's variables as the job's shell sees them:
+// the predefined ones, the job's in order and the local overrides
+// (WS_AGENT_GATEWAY; WS_BIN and WS_AGENT_LOG when set), expanded the way
+// GitLab Runner expands them (see [Expand]).
+func (j *Job) Environment(e Env) []Variable {
+	return jobEnvironment(e.predefined(j.Name), j.Variables, e)
+}
+
+func jobEnvironment(pre, own []Variable, e Env) []Variable {
+	vs := append(append([]Variable{}, pre...), own...)
+	if e.Gateway != "" {
+		vs = append(vs, Variable{Name: "WS_AGENT_GATEWAY", Value: e.Gateway, Literal: true})
 	}
-	set := func(v Variable) {
-		for i := range out {
-			if out[i].Name == v.Name {
-				out[i] = v
-				return
-			}
-		}
-		out = append(out, v)
+	if e.WSBin != "" {
+		vs = append(vs, Variable{Name: "WS_BIN", Value: e.WSBin, Literal: true})
 	}
-	for _, v := range in {
-		if !v.Literal {
-			v.Value = os.Expand(v.Value, get)
-		}
-		v.Literal = false
-		set(v)
-	}
-	set(Variable{Name: "WS_BIN", Value: e.WSBin})
-	set(Variable{Name: "WS_AGENT_GATEWAY", Value: e.Gateway})
 	if e.AgentLog != "" {
-		set(Variable{Name: "WS_AGENT_LOG", Value: e.AgentLog})
+		vs = append(vs, Variable{Name: "WS_AGENT_LOG", Value: e.AgentLog, Literal: true})
 	}
-	return out
+	return Expand(vs)
 }
 
-// ServiceEnvironment returns a service's variables, expanded like the job's.
-func (s Service) Environment() []Variable {
-	var out []Variable
-	get := func(name string) string {
-		for i := len(out) - 1; i >= 0; i-- {
-			if out[i].Name == name {
-				return out[i].Value
-			}
-		}
-		return ""
-	}
-	for _, v := range s.Variables {
-		if !v.Literal {
-			v.Value = os.Expand(v.Value, get)
-		}
-		v.Literal = false
-		out = append(out, v)
-	}
-	return out
+// NeededEnvironment returns the variables of an earlier job n.
+func (n NeededJob) Environment(e Env) []Variable {
+	e.Gateway, e.WSBin, e.AgentLog = "", "", ""
+	return jobEnvironment(e.predefined(n.Name), n.Variables, e)
 }
 
-// ShellScript is the script the shell runner gives to /bin/sh -c: like a
-// shell-executor runner it echoes each line and stops at the first failure.
+// ServiceEnvironment returns service s's variables: the job's public ones
+// (already expanded once) followed by the service's, expanded again, as
+// GitLab Runner's Docker executor does (getServiceVariables in
+// executors/docker/docker.go: PublicOrInternal + service variables, then
+// Expand). A $$ in a service variable is a literal $.
+func (j *Job) ServiceEnvironment(s Service, e Env) []Variable {
+	var vs []Variable
+	for _, v := range j.Environment(e) {
+		if !v.Secret {
+			vs = append(vs, v)
+		}
+	}
+	return Expand(append(vs, s.Variables...))
+}
+
+// ShellScript is the script the local runners give to a shell: like a
+// runner it echoes each line as "$ line" and stops at the first failure.
 func ShellScript(lines []string) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")

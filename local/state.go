@@ -33,21 +33,35 @@ const (
 // It holds the two secrets: AgentToken (the job's CI_JOB_TOKEN) and
 // UserToken (what ws shell presents to the embedded gateway).
 type State struct {
-	Name        string    `json:"name"`
-	Mode        string    `json:"mode"`
-	Status      string    `json:"status"`
-	Error       string    `json:"error,omitempty"`
-	PID         int       `json:"pid"`         // the supervisor
-	WatchdogPID int       `json:"watchdogPid"` // cleans up when the supervisor is killed
-	Gateway     string    `json:"gateway"`     // http://127.0.0.1:PORT, once listening
-	Marker      string    `json:"marker"`      // value of WS_LOCAL_ID in every job process
-	ProjectDir  string    `json:"projectDir"`
-	Devfile     string    `json:"devfile"`
-	Executable  string    `json:"executable"` // the ws binary (WS_BIN of the job)
-	StartedAt   time.Time `json:"startedAt"`
-	StoppedAt   time.Time `json:"stoppedAt,omitzero"`
-	AgentToken  string    `json:"agentToken"`
-	UserToken   string    `json:"userToken"`
+	Name        string `json:"name"`
+	Mode        string `json:"mode"`
+	Status      string `json:"status"`
+	Error       string `json:"error,omitempty"`
+	PID         int    `json:"pid"`         // the supervisor
+	WatchdogPID int    `json:"watchdogPid"` // cleans up when the supervisor is killed
+	Gateway     string `json:"gateway"`     // http://127.0.0.1:PORT, once listening
+	Marker      string `json:"marker"`      // value of WS_LOCAL_ID in every job process
+	ProjectDir  string `json:"projectDir"`
+	Devfile     string `json:"devfile"`
+	Executable  string `json:"executable"` // the ws binary: supervisor, watchdog; WS_BIN in shell mode
+	// AgentBinary is the binary container mode delivers into the job.
+	AgentBinary string `json:"agentBinary,omitempty"`
+	// Engine describes the container engine (container modes).
+	Engine string `json:"engine,omitempty"`
+	// Published are the endpoints published on 127.0.0.1 (container modes).
+	Published  []PublishedEndpoint `json:"published,omitempty"`
+	StartedAt  time.Time           `json:"startedAt"`
+	StoppedAt  time.Time           `json:"stoppedAt,omitzero"`
+	AgentToken string              `json:"agentToken"`
+	UserToken  string              `json:"userToken"`
+}
+
+// PublishedEndpoint is a devfile endpoint published on this host.
+type PublishedEndpoint struct {
+	Name       string `json:"name"`
+	TargetPort int    `json:"targetPort"`
+	Proto      string `json:"proto"`
+	Address    string `json:"address"` // 127.0.0.1:PORT
 }
 
 // MarkerEnv is the variable every process of a local job inherits; ws down

@@ -13,13 +13,11 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ws-dev/ws/gateway"
-	"github.com/ws-dev/ws/internal/proctree"
 )
 
 // File names in a workspace's state directory.
@@ -35,276 +33,228 @@ const (
 // embeds a gateway on 127.0.0.1, starts the watchdog and the job, records
 // the status, and on SIGTERM (ws down) stops the job, runs after_script and
 // removes everything the job started. It returns when all is cleaned up.
-func Supervise(ctx context.Context, dir string) error {
+// ready, when not nil, receives one line once the agent has connected
+// ("running") or the start failed ("failed: why"), and is closed.
+func Supervise(ctx context.Context, dir string, ready io.WriteCloser) error {
+	s, err := loadSupervisor(dir, ready)
+	if err != nil {
+		if ready != nil {
+			fmt.Fprintf(ready, "failed: %v\n", err)
+			ready.Close()
+		}
+		return err
+	}
+	return s.run(ctx)
+}
+
+// supervisor is one run of Supervise.
+type supervisor struct {
+	dir    string
+	st     *State
+	job    Job
+	ready  io.WriteCloser
+	jobLog *os.File
+	gw     *gateway.Server
+	srv    *http.Server
+}
+
+func loadSupervisor(dir string, ready io.WriteCloser) (*supervisor, error) {
 	st, err := Load(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var j Job
+	s := &supervisor{dir: dir, st: st, ready: ready}
 	b, err := os.ReadFile(filepath.Join(dir, jobFile))
 	if err != nil {
-		return fmt.Errorf("read job: %w", err)
+		return nil, fmt.Errorf("read job: %w", err)
 	}
-	if err := json.Unmarshal(b, &j); err != nil {
-		return fmt.Errorf("read job: %w", err)
+	if err := json.Unmarshal(b, &s.job); err != nil {
+		return nil, fmt.Errorf("read job: %w", err)
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	return s, nil
+}
+
+func (s *supervisor) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+}
+
+// notify tells 'ws up --local' how the start went, once.
+func (s *supervisor) notify(line string) {
+	if s.ready == nil {
+		return
 	}
-	fail := func(err error) error {
-		logf("failed: %v", err)
-		_, _ = update(dir, func(s *State) { s.Status, s.Error, s.StoppedAt = StatusFailed, err.Error(), time.Now().UTC() })
-		return err
-	}
+	fmt.Fprintln(s.ready, line)
+	s.ready.Close()
+	s.ready = nil
+}
+
+// fail records err as the workspace's end.
+func (s *supervisor) fail(err error) error {
+	s.logf("failed: %v", err)
+	_, _ = update(s.dir, func(st *State) { st.Status, st.Error, st.StoppedAt = StatusFailed, err.Error(), time.Now().UTC() })
+	s.notify("failed: " + err.Error())
+	return err
+}
+
+func (s *supervisor) run(ctx context.Context) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
 	// The watchdog outlives a killed supervisor and then cleans up.
-	wd, wdPipe, err := startWatchdog(dir, st.Executable)
+	wd, wdPipe, err := startWatchdog(s.dir, s.st.Executable)
 	if err != nil {
-		return fail(err)
+		return s.fail(err)
 	}
 	defer func() {
 		wdPipe.Close() // EOF: the watchdog sweeps once more and exits
 		_ = wd.Wait()
 	}()
+	if s.st, err = update(s.dir, func(st *State) { st.PID, st.WatchdogPID = os.Getpid(), wd.Process.Pid }); err != nil {
+		return s.fail(err)
+	}
+	if s.jobLog, err = os.OpenFile(filepath.Join(s.dir, JobLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+		return s.fail(err)
+	}
+	defer s.jobLog.Close()
 
-	addrs := []string{"127.0.0.1:0"}
-	var bridgeIP string
-	if st.Mode != ModeShell {
-		if bridgeIP, err = hostGatewayIP(ctx, st.Mode); err != nil {
-			return fail(err)
-		}
-	}
-	ln, err := net.Listen("tcp", addrs[0])
+	r, err := s.newRunner(wd.Process.Pid)
 	if err != nil {
-		return fail(fmt.Errorf("embedded gateway: %w", err))
+		return s.fail(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	agentHost, err := r.prepare(ctx)
+	if err != nil {
+		r.cleanup()
+		return s.fail(err)
+	}
+	agentURL, err := s.serveGateway(agentHost)
+	if err != nil {
+		r.cleanup()
+		return s.fail(err)
+	}
+	defer s.shutdownGateway()
+	done, err := r.start(ctx, agentURL)
+	if err != nil {
+		r.cleanup()
+		return s.fail(err)
+	}
+	jobErr, exited := s.wait(ctx, r, done)
+	stop()
+	return s.finish(r, done, jobErr, exited, ctx.Err() != nil)
+}
+
+// newRunner returns the job's runner; watchdog is the watchdog's pid, which
+// a shell-mode job's process tree leaves out (proc.go).
+func (s *supervisor) newRunner(watchdog int) (runner, error) {
+	if s.st.Mode == ModeShell {
+		return &shellRunner{st: s.st, job: &s.job, dir: s.dir, log: s.jobLog,
+			tree: jobTree(s.jobLog, s.dir, s.st.Marker, watchdog)}, nil
+	}
+	return newContainerRunner(s.st, &s.job, s.dir, s.jobLog)
+}
+
+// serveGateway starts the embedded gateway on 127.0.0.1 (for the user's
+// commands) and, when agentHost is set, on agentHost too (for the agent in
+// a container); it returns the URL the agent dials.
+func (s *supervisor) serveGateway(agentHost string) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("embedded gateway: %w", err)
+	}
 	lns := []net.Listener{ln}
-	if bridgeIP != "" {
-		l2, err := net.Listen("tcp", net.JoinHostPort(bridgeIP, fmt.Sprint(port)))
+	base := "http://" + ln.Addr().String()
+	agentURL := base
+	if agentHost != "" {
+		// The job network's bridge may appear only with its first
+		// container: listen on its address before it exists.
+		l2, err := listenFreebind(net.JoinHostPort(agentHost, "0"))
 		if err != nil {
-			return fail(fmt.Errorf("embedded gateway on the container bridge %s: %w", bridgeIP, err))
+			ln.Close()
+			return "", fmt.Errorf("embedded gateway on the job network (%s): %w", agentHost, err)
 		}
 		lns = append(lns, l2)
+		agentURL = "http://" + l2.Addr().String()
 	}
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	username := "you"
 	if u, err := user.Current(); err == nil {
 		username = u.Username
 	}
-	gw, err := gateway.New(gateway.Config{PublicURL: base, PathURLs: true,
-		Auth:   &Auth{Name: st.Name, AgentToken: st.AgentToken, UserToken: st.UserToken, Username: username},
+	s.gw, err = gateway.New(gateway.Config{PublicURL: base, PathURLs: true,
+		Auth:   &Auth{Name: s.st.Name, AgentToken: s.st.AgentToken, UserToken: s.st.UserToken, Username: username},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	if err != nil {
-		return fail(err)
-	}
-	srv := &http.Server{Handler: gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	for _, l := range lns {
-		go func() { _ = srv.Serve(l) }()
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 3*time.Second)
-		gw.Shutdown(sctx)
-		_ = srv.Shutdown(sctx)
-		c()
-	}()
-	st, err = update(dir, func(s *State) { s.Gateway, s.PID, s.WatchdogPID = base, os.Getpid(), wd.Process.Pid })
-	if err != nil {
-		return fail(err)
-	}
-	logf("gateway listening on %s; job runs in %s mode", base, st.Mode)
-
-	logFile, err := os.OpenFile(filepath.Join(dir, JobLog), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fail(err)
-	}
-	defer logFile.Close()
-
-	var r runner
-	switch st.Mode {
-	case ModeShell:
-		r = &shellRunner{st: st, job: &j, dir: dir, log: logFile, gateway: base, tree: jobTree(logFile, dir, st.Marker, wd.Process.Pid)}
-	default:
-		gwIn := fmt.Sprintf("http://host.docker.internal:%d", port)
-		r, err = newContainerRunner(st, &j, dir, logFile, gwIn)
-		if err != nil {
-			return fail(err)
+		for _, l := range lns {
+			l.Close()
 		}
+		return "", err
 	}
-	done, err := r.start(ctx)
-	if err != nil {
-		r.cleanup()
-		return fail(err)
+	s.srv = &http.Server{Handler: s.gw.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	for _, l := range lns {
+		go func() { _ = s.srv.Serve(l) }()
 	}
-	// Report "running" once the agent is connected.
+	if s.st, err = update(s.dir, func(st *State) { st.Gateway = base }); err != nil {
+		return "", err
+	}
+	s.logf("gateway listening on %s (agent: %s); job runs in %s mode", base, agentURL, s.st.Mode)
+	return agentURL, nil
+}
+
+func (s *supervisor) shutdownGateway() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s.gw.Shutdown(ctx)
+	_ = s.srv.Shutdown(ctx)
+}
+
+// wait reports the workspace running once the agent has connected, and
+// returns when the job ends (exited) or a stop is requested.
+func (s *supervisor) wait(ctx context.Context, r runner, done <-chan error) (jobErr error, exited bool) {
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
 	running := false
-	var jobErr error
-	exited := false
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case jobErr = <-done:
-			exited = true
-			break loop
+			return nil, false
+		case err := <-done:
+			return err, true
 		case <-tick.C:
-			if !running && gw.Agents() > 0 {
-				running = true
-				_, _ = update(dir, func(s *State) { s.Status = StatusRunning })
-				logf("agent connected")
+			if running || s.gw.Agents() == 0 {
+				continue
 			}
+			running = true
+			pub := r.published(ctx)
+			_, _ = update(s.dir, func(st *State) { st.Status, st.Published = StatusRunning, pub })
+			s.logf("agent connected")
+			s.notify(StatusRunning)
 		}
 	}
-	stop()
+}
+
+// finish stops the job unless it ended by itself, runs after_script,
+// removes what the job created and records the end.
+func (s *supervisor) finish(r runner, done <-chan error, jobErr error, exited, stopRequested bool) error {
 	if !exited {
-		logf("stop requested")
-		_, _ = update(dir, func(s *State) { s.Status = StatusStopping })
+		s.logf("stop requested")
+		_, _ = update(s.dir, func(st *State) { st.Status = StatusStopping })
 		jobErr = r.stop(done)
 	}
 	r.afterScript()
 	r.cleanup()
-	if left := Sweep(st.Marker, 2*time.Second, 5*time.Second); len(left) > 0 {
-		logf("processes still running after cleanup: %v", left)
+	if left := Sweep(s.st.Marker, 2*time.Second, 5*time.Second); len(left) > 0 {
+		s.logf("processes still running after cleanup: %v", left)
 	}
-	if exited && ctx.Err() == nil {
+	if exited && !stopRequested {
 		msg := "the job ended"
 		if jobErr != nil {
 			msg = "the job failed: " + jobErr.Error()
 		}
-		return fail(fmt.Errorf("%s; see 'ws logs %s'", msg, st.Name))
+		return s.fail(fmt.Errorf("%s; see 'ws logs %s'", msg, s.st.Name))
 	}
-	_, _ = update(dir, func(s *State) { s.Status, s.Error, s.StoppedAt = StatusStopped, "", time.Now().UTC() })
-	logf("stopped")
+	_, _ = update(s.dir, func(st *State) { st.Status, st.Error, st.StoppedAt = StatusStopped, "", time.Now().UTC() })
+	s.notify("failed: stopped before the agent connected")
+	s.logf("stopped")
 	return nil
 }
-
-// runner runs a job in one mode.
-type runner interface {
-	// start starts the job; done receives its result once it ends.
-	start(ctx context.Context) (done <-chan error, err error)
-	// stop asks the job to end (SIGTERM: the agent runs preStop), then
-	// forces it after stopGrace; it returns the job's result.
-	stop(done <-chan error) error
-	afterScript()
-	cleanup()
-}
-
-// shellRunner runs the job on the host, like a shell-executor runner: in
-// the project directory itself, with the job's variables in the
-// environment; images and services are not used.
-type shellRunner struct {
-	st      *State
-	job     *Job
-	dir     string
-	log     io.Writer
-	gateway string
-	cmd     *exec.Cmd
-	tree    *proctree.Tree // the job's processes (proc.go)
-}
-
-func (r *shellRunner) env() []string {
-	vs := r.job.Environment(Env{Workspace: r.st.Name, ProjectDir: r.st.ProjectDir, BuildsDir: filepath.Dir(r.st.ProjectDir),
-		WSBin: r.st.Executable, Gateway: r.gateway, AgentToken: r.st.AgentToken, Marker: r.st.Marker,
-		AgentLog: filepath.Join(r.dir, "agent.log")})
-	env := os.Environ()
-	for _, v := range vs {
-		env = append(env, v.Name+"="+v.Value)
-	}
-	// The agent installs no dotfiles into this machine's own home (agent/dotfiles.go).
-	return append(env, ShellModeEnv+"=1")
-}
-
-// ShellModeEnv is set in the environment of a job that runs in shell mode,
-// on the user's own machine.
-const ShellModeEnv = "WS_LOCAL_SHELL"
-
-// ShellCommand is the command shell mode runs for lines (exported for tests).
-func ShellCommand(lines []string) []string { return []string{"/bin/sh", "-c", ShellScript(lines)} }
-
-func (r *shellRunner) command(lines []string) *exec.Cmd {
-	argv := ShellCommand(lines)
-	c := exec.Command(argv[0], argv[1:]...)
-	c.Dir = r.st.ProjectDir
-	c.Env = r.env()
-	c.Stdout, c.Stderr = r.log, r.log
-	c.SysProcAttr = jobAttr()
-	c.WaitDelay = time.Second
-	return c
-}
-
-func (r *shellRunner) start(context.Context) (<-chan error, error) {
-	fmt.Fprintf(r.log, "ws: running job %q on this host (shell mode): images and services are not used\n", r.job.Name)
-	if r.job.Image != "" {
-		fmt.Fprintf(r.log, "ws: not using image %s\n", r.job.Image)
-	}
-	for _, s := range r.job.Services {
-		fmt.Fprintf(r.log, "ws: not starting service %s (alias %s)\n", s.Image, s.Alias)
-	}
-	r.cmd = r.command(r.job.Script)
-	return startLocked(r.cmd, r.tree)
-}
-
-// startLocked starts c from a thread that stays alive until c ends:
-// Pdeathsig fires when the *thread* that started the child exits. With a
-// tree, c starts in it (proc.go).
-func startLocked(c *exec.Cmd, tree *proctree.Tree) (<-chan error, error) {
-	done := make(chan error, 1)
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := startIn(tree, c); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		err := c.Wait()
-		doneIn(tree, c)
-		done <- err
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start job: %w", err)
-	}
-	return done, nil
-}
-
-func (r *shellRunner) stop(done <-chan error) error {
-	pgid := r.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		return <-done
-	}
-}
-
-func (r *shellRunner) afterScript() {
-	if len(r.job.AfterScript) == 0 {
-		return
-	}
-	c := r.command(r.job.AfterScript)
-	done, err := startLocked(c, r.tree)
-	if err != nil {
-		fmt.Fprintf(r.log, "ws: after_script: %v\n", err)
-		return
-	}
-	select {
-	case <-done:
-	case <-time.After(afterScriptMax):
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
-
-// cleanup ends whatever the job left, however it detached (proc.go).
-func (r *shellRunner) cleanup() { endTree(r.log, r.dir, r.tree) }
 
 // startWatchdog starts 'ws local watchdog DIR' with a pipe on its stdin
 // that only this process holds: EOF tells it the supervisor is gone.
@@ -349,7 +299,7 @@ func Watchdog(dir string, stdin io.Reader) error {
 	endJobCgroup(dir)
 	Sweep(st.Marker, time.Second, 5*time.Second)
 	if st.Mode != ModeShell {
-		removeContainers(context.Background(), st.Mode, st.Marker)
+		removeLabelled(context.Background(), st.Mode, labelKey+"="+st.Marker, os.Stderr)
 	}
 	if st.Active() {
 		// The supervisor died without recording it.

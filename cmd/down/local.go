@@ -20,7 +20,7 @@ func downLocal(ctx context.Context, opts *DownOptions) (handled bool, err error)
 	}
 	res, err := local.Down(ctx, opts.Factory.Getenv, opts.Name)
 	if err != nil {
-		return true, &cmdutil.HintError{Err: err, Hint: "run 'ws down " + opts.Name + "' again, or end the listed processes by hand"}
+		return true, &cmdutil.HintError{Err: err, Hint: "run 'ws down " + opts.Name + "' again, or end the listed processes and remove the listed containers, networks and volumes by hand"}
 	}
 	if opts.JSON() {
 		return true, opts.Write(opts.IO.Out, res)

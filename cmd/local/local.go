@@ -3,6 +3,9 @@
 package local
 
 import (
+	"os"
+	"syscall"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
@@ -16,14 +19,27 @@ func NewCmdLocal(f *cmdutil.Factory) *cobra.Command {
 		Short:  "Internal: the processes behind 'ws up --local'",
 		Hidden: true,
 	}
-	cmd.AddCommand(&cobra.Command{
+	readyFD := -1
+	supervise := &cobra.Command{
 		Use:   "supervise <state-dir>",
 		Short: "Run a local workspace: embedded gateway, job, cleanup (started by 'ws up --local')",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return local.Supervise(c.Context(), args[0])
+			var ready *os.File
+			if readyFD >= 0 {
+				// Not inherited by the job, the watchdog or the engine:
+				// 'ws up --local' must see EOF when this process ends.
+				syscall.CloseOnExec(readyFD)
+				ready = os.NewFile(uintptr(readyFD), "ready")
+			}
+			if ready == nil {
+				return local.Supervise(c.Context(), args[0], nil)
+			}
+			return local.Supervise(c.Context(), args[0], ready)
 		},
-	})
+	}
+	supervise.Flags().IntVar(&readyFD, "ready-fd", -1, "write one line to this file descriptor once the agent has connected (or the start failed)")
+	cmd.AddCommand(supervise)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "watchdog <state-dir>",
 		Short: "Clean up a local workspace once its supervisor ends (started by the supervisor)",

@@ -46,5 +46,11 @@ func upLocal(ctx context.Context, opts *UpOptions, dir string, res *pipeline.Res
 	for _, a := range lr.Attach {
 		fmt.Fprintf(opts.IO.Out, "  %s\n", a)
 	}
+	if len(lr.Published) > 0 {
+		fmt.Fprintln(opts.IO.Out, "Endpoints published on this host:")
+		for _, p := range lr.Published {
+			fmt.Fprintf(opts.IO.Out, "  %s: %s (port %d/%s)\n", p.Name, p.Address, p.TargetPort, p.Proto)
+		}
+	}
 	return nil
 }
