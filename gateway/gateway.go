@@ -699,7 +699,7 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 	}()
 	defer s.watchAccess(u, ac, func() { sess.Close() })()
 	cid := s.reg.nextID.Add(1)
-	logged := false
+	refused := 0
 	var open atomic.Int64 // streams being relayed, or waiting for their header
 	for {
 		st, err := sess.AcceptStream()
@@ -708,11 +708,18 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 		}
 		if !StreamAllowed(int(open.Load()), s.cfg.MaxTunnelStreams) {
 			s.m.streamLimit.WithLabelValues("tunnel").Inc()
-			if !logged {
-				logged = true
+			refused++
+			if refused == 1 {
 				s.log.Warn("tunnel stream limit reached: refusing new streams", "user", u.Username, "workspace", ac.key(), "limit", s.cfg.MaxTunnelStreams)
 			}
 			st.Close()
+			// A refused stream lingers until the client closes it too (at most
+			// StreamCloseTimeout): a client that keeps opening streams over the limit
+			// loses its tunnel, so one tunnel holds at most about twice the limit.
+			if refused >= s.cfg.MaxTunnelStreams {
+				s.log.Warn("tunnel closed: it kept opening streams over the limit", "user", u.Username, "workspace", ac.key(), "refused", refused)
+				return
+			}
 			continue
 		}
 		open.Add(1)

@@ -505,6 +505,16 @@ func TestStreamLimits(t *testing.T) {
 			t.Errorf("no log line %q", want)
 		}
 	}
+	// A client that keeps opening streams over the limit loses the tunnel (6 refusals).
+	for range 5 {
+		if st, err := sess.y.OpenStream(); err == nil {
+			defer st.Close()
+		}
+	}
+	waitClosed(t, "the abusive tunnel to be closed", sess.Done())
+	if !strings.Contains(g.logs.String(), "tunnel closed: it kept opening streams over the limit") {
+		t.Error("no log line for the closed tunnel")
+	}
 	// The gateway stays responsive.
 	if _, err := cl.Status(ctx, "42", "demo"); err != nil {
 		t.Errorf("status after the limits were hit: %v", err)
