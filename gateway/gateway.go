@@ -621,10 +621,7 @@ func (s *Server) statusURL(ac *agentConn) string {
 }
 
 func (s *Server) hostURL(ac *agentConn, port int, path string) string {
-	host := fmt.Sprintf("%d-%s--%d.%s", port, strings.ToLower(ac.name), ac.projectID, s.cfg.EndpointDomain)
-	if p := s.public.Port(); p != "" {
-		host += ":" + p
-	}
+	host := s.endpointHost(EndpointRef{ProjectID: ac.projectKey(), Name: ac.name, Port: port})
 	return s.public.Scheme + "://" + host + "/" + strings.TrimPrefix(path, "/")
 }
 
