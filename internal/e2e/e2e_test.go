@@ -277,6 +277,15 @@ func TestWorkspace(t *testing.T) {
 		}
 		return nil
 	})
+	// postStart starts the web server in the background: "running" does not wait for it to
+	// listen (python takes a while on a busy machine).
+	poll(t, 30*time.Second, "the workspace's web server listening", func() error {
+		code, body := userGet(t, g.url()+"/hello.txt", fmt.Sprintf("%d-demo--42.ws.test", httpPort), aliceToken)
+		if code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
 
 	t.Run("exec exit code", func(t *testing.T) {
 		out, code := run(t, cli, "shell", "demo", "--", "sh", "-c", "echo hi; cat prep.txt; echo oops >&2; exit 7")
