@@ -416,3 +416,28 @@ func TestContainerfile(t *testing.T) {
 		t.Errorf("CMD %v: want the exec form of ws gateway serve", cmds)
 	}
 }
+
+// TestHelmTemplateGatewaySettings: the chart passes the gateway's limits and its (unsafe)
+// path-based URLs only when set, so the defaults stay the gateway's own.
+func TestHelmTemplateGatewaySettings(t *testing.T) {
+	vars := []string{"WS_GATEWAY_PATH_URLS", "WS_GATEWAY_MAX_TUNNEL_STREAMS", "WS_GATEWAY_MAX_AGENT_STREAMS", "WS_GATEWAY_MAX_SESSIONS_PER_USER"}
+	out, err := runHelm(t, "template", "ws-gateway", chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vars {
+		if strings.Contains(out, v) {
+			t.Errorf("the defaults set %s", v)
+		}
+	}
+	out, err = runHelm(t, "template", "ws-gateway", chartDir, "--set",
+		"gateway.pathUrls=true,gateway.limits.maxTunnelStreams=100,gateway.limits.maxAgentStreams=200,gateway.limits.maxSessionsPerUser=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{`"true"`, `"100"`, `"200"`, `"5"`} {
+		if !strings.Contains(out, "- name: "+vars[i]+"\n              value: "+want) {
+			t.Errorf("rendering lacks %s=%s:\n%s", vars[i], want, out)
+		}
+	}
+}

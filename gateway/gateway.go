@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,10 +21,10 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ws-dev/ws/gitlab"
-	"github.com/ws-dev/ws/internal/names"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -40,14 +41,19 @@ type Config struct {
 	// EndpointDomain is the wildcard DNS domain of host-based endpoint
 	// URLs (<port>-<name>--<project-id>.<domain>); default: PublicURL's host.
 	EndpointDomain string
-	// PathURLs makes the status API advertise path-based endpoint URLs
-	// (for set-ups without wildcard DNS). Both forms are always served.
+	// PathURLs serves and advertises path-based endpoint URLs
+	// (/w/<project-id>/<name>/<port>/ on the gateway's own host), for set-ups
+	// without wildcard DNS. Off by default, and unsafe where several users
+	// share the gateway: workspace content then runs on the gateway's own
+	// origin, beside every user's web session (docs/gateway.md, "Threat
+	// model"). 'ws up --local', with one user, turns it on.
 	PathURLs bool
 	// AllowMaintainers lets project maintainers and owners attach to
 	// workspaces launched by others.
 	AllowMaintainers bool
-	// AllowedOrigins are extra Origin host patterns for the browser
-	// terminal WebSocket (the gateway's own host is always allowed).
+	// AllowedOrigins are extra Origin host patterns for the
+	// /api/v1/.../terminal WebSocket (the gateway's own origin is always
+	// allowed). A pattern that would match an endpoint host is refused.
 	AllowedOrigins []string
 	// HTTPClient calls GitLab (default: 10s timeout client).
 	HTTPClient *http.Client
@@ -65,9 +71,21 @@ type Config struct {
 	// checked again (default 60s; negative: never). A refused token or a
 	// job no longer running drops the agent (phase stopped).
 	JobCheckInterval time.Duration
-	// TLS says the gateway itself serves TLS: the web page's cookies are then Secure even
-	// when PublicURL says http.
+	// TLS says the gateway itself serves TLS: every cookie is then Secure even
+	// when PublicURL says http ([SecureCookies]).
 	TLS bool
+	// Clock is the clock of every expiry, cache and re-check (default: the
+	// real one). Socket deadlines use the OS clock.
+	Clock clockwork.Clock
+	// MaxTunnelStreams bounds the streams one CLI tunnel has open (default
+	// DefaultMaxTunnelStreams); MaxAgentStreams the streams and port data
+	// connections open to one agent (default DefaultMaxAgentStreams), which,
+	// with the yamux window, bounds the memory one workspace can take.
+	MaxTunnelStreams int
+	MaxAgentStreams  int
+	// MaxSessionsPerUser bounds one user's browser sessions (default
+	// DefaultMaxSessionsPerUser); a new one ends the oldest.
+	MaxSessionsPerUser int
 	// OAuthClientID (and OAuthClientSecret, for a confidential application) enable "Sign in
 	// with GitLab" on the web page: a GitLab application with redirect URI
 	// PublicURL/oauth/callback and scope read_user. Empty leaves tokens and links.
@@ -79,6 +97,9 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	public   *url.URL
+	origin   string // scheme://host[:port] of public
+	clock    clockwork.Clock
+	eps      *endpointAuth // endpoint hand-off codes and endpoint cookies (endpoints.go)
 	log      *slog.Logger
 	reg      *registry
 	auth     *auth
@@ -133,25 +154,42 @@ func New(cfg Config) (*Server, error) {
 	if cfg.JobCheckInterval == 0 {
 		cfg.JobCheckInterval = time.Minute
 	}
-	s := &Server{cfg: cfg, public: pu, log: cfg.Logger, reg: newRegistry(), m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns()}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.MaxTunnelStreams <= 0 {
+		cfg.MaxTunnelStreams = DefaultMaxTunnelStreams
+	}
+	if cfg.MaxAgentStreams <= 0 {
+		cfg.MaxAgentStreams = DefaultMaxAgentStreams
+	}
+	if cfg.MaxSessionsPerUser <= 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
+	s := &Server{cfg: cfg, public: pu, origin: pu.Scheme + "://" + pu.Host, clock: cfg.Clock, log: cfg.Logger, reg: newRegistry(),
+		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), eps: newEndpointAuth()}
+	for _, o := range cfg.AllowedOrigins {
+		if originMatches(o, "http://1-x--1."+cfg.EndpointDomain) || originMatches(o, "https://1-x--1."+cfg.EndpointDomain) {
+			return nil, fmt.Errorf("gateway: allowed origin %q would let pages on endpoint hosts (*.%s) use the terminal API; name the origins of your own pages", o, cfg.EndpointDomain)
+		}
+	}
 	s.auth = newAuth(s)
 	s.proxy = newProxy(s)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+tunnel.AgentPath, s.handleAgent)
-	mux.HandleFunc("POST /api/v1/session", s.handleSessionCreate)
-	mux.HandleFunc("DELETE /api/v1/session", s.handleSessionDelete)
+	mux.HandleFunc("/api/v1/session", s.handleSessionGone)
+	mux.HandleFunc("GET /api/v1/sessions", s.handleSessionList)
+	mux.HandleFunc("DELETE /api/v1/sessions/{id}", s.handleSessionEnd)
+	mux.HandleFunc("GET "+EndpointAuthPath, s.handleEndpointAuth)
 	mux.HandleFunc("GET /api/v1/workspaces", s.handleList)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.handleStatus)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.handleTunnel)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/port/{port}", s.handlePortConn)
 	mux.HandleFunc("GET "+tunnel.AgentPortPath, s.handleAgentPort)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.handleTerminal)
-	mux.HandleFunc("/w/{project}/{name}/{port}/{rest...}", s.handlePathProxy)
-	mux.HandleFunc("/w/{project}/{name}/{port}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, r.URL.EscapedPath()+"/", http.StatusMovedPermanently)
-	})
+	mux.HandleFunc("/w/", s.handlePathProxy)
 	if err := s.mountWebUI(mux); err != nil { // the web page, GET /login and POST /api/v1/links
 		return nil, err
 	}
@@ -163,11 +201,78 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if port, name, pid, ok := s.parseEndpointHost(r.Host); ok {
-		s.handleHostProxy(w, r, port, name, pid)
+	if ep, ok := s.parseEndpointHost(r.Host); ok {
+		s.handleHostEndpoint(w, r, ep)
+		return
+	}
+	if !s.gate(w, r) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// gate refuses, on the gateway's own host, any request that carries cookies, changes
+// state, or upgrades to a WebSocket, when the browser says another origin made it
+// ([CookieRequest]). Bearer-token requests pass: a page cannot send one.
+func (s *Server) gate(w http.ResponseWriter, r *http.Request) bool {
+	if tok, _ := bearer(r); tok != "" {
+		return true
+	}
+	// Without a cookie a safe request carries no credential a page could borrow (agents and
+	// the CLI send headers, browsers cannot).
+	if len(r.Cookies()) == 0 && safeMethod(r.Method) {
+		return true
+	}
+	f := fetchOf(r)
+	var trusted func(string) bool
+	if isTerminalAPI(r.URL.Path) {
+		trusted = s.allowedOrigin
+	}
+	ok, why := CookieRequest(f, s.origin, trusted, !strings.HasPrefix(r.URL.Path, "/api/"))
+	if !ok {
+		s.refuseCrossSite(w, r, why)
+	}
+	return ok
+}
+
+func (s *Server) refuseCrossSite(w http.ResponseWriter, r *http.Request, why string) {
+	s.m.crossSite.Inc()
+	s.log.Warn("cross-site request refused", "host", r.Host, "method", r.Method, "path", r.URL.Path, "why", why, "remote", clientIP(r))
+	httpError(w, http.StatusForbidden, "cross-site request refused")
+}
+
+// fetchOf reads what the browser says about where r came from.
+func fetchOf(r *http.Request) Fetch {
+	return Fetch{Method: r.Method, Origin: r.Header.Get("Origin"), Site: r.Header.Get("Sec-Fetch-Site"),
+		Mode: r.Header.Get("Sec-Fetch-Mode"), WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
+}
+
+func isTerminalAPI(p string) bool {
+	return strings.HasPrefix(p, "/api/v1/workspaces/") && strings.HasSuffix(p, "/terminal")
+}
+
+// allowedOrigin says whether origin is one of --allowed-origins (host patterns, as
+// coder/websocket matches them).
+func (s *Server) allowedOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	for _, p := range s.cfg.AllowedOrigins {
+		if originMatches(p, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+func originMatches(pattern, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(u.Host))
+	return ok
 }
 
 // Shutdown stops accepting agents, tells connected agents to reconnect
@@ -244,10 +349,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
 		return
 	}
-	if s.auth.limited(ip) {
-		s.m.authFailures.WithLabelValues("agent", "rate_limited").Inc()
-		w.Header().Set("Retry-After", "60")
-		httpError(w, http.StatusTooManyRequests, "")
+	if s.rateLimited(w, r, "agent") {
 		return
 	}
 	if v := r.Header.Get(tunnel.VersionHeader); v != strconv.Itoa(tunnel.Version) {
@@ -275,10 +377,10 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the job")
 		return
 	}
-	name, ok := strings.CutPrefix(job.Ref, names.BranchPrefix)
-	if !ok || name == "" || job.Status != "running" {
+	name, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, "")
+	if refusal != "" {
 		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
-		s.log.Info("agent refused: job is not a running workspace job", "job", job.JobID, "project", job.ProjectID, "ref", job.Ref, "status", job.Status)
+		s.log.Info("agent refused: "+refusal, "job", job.JobID, "project", job.ProjectID, "ref", job.Ref, "status", job.Status)
 		httpError(w, http.StatusForbidden, "")
 		return
 	}
@@ -291,7 +393,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ac := &agentConn{
 		id: s.reg.nextID.Add(1), jobID: job.JobID, pipelineID: job.PipelineID, projectID: job.ProjectID,
 		projectPath: job.ProjectPath, name: name, userID: job.UserID, username: job.Username,
-		connectedAt: time.Now().UTC(), sess: sess, jobHash: jobTokenHash(tok),
+		connectedAt: s.clock.Now().UTC(), sess: sess, jobHash: jobTokenHash(tok), changes: &s.reg.changes,
 	}
 	hello, ctrl, lr, err := s.agentHandshake(sess)
 	if err != nil {
@@ -303,9 +405,13 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ac.endpoints = hello.Endpoints
 	ac.portConns = slices.Contains(hello.Caps, tunnel.CapPortConn)
 	ac.setPhase(hello.Phase, "")
-	if hello.Workspace != name {
-		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: fmt.Sprintf("this job runs on ref %s, not ws/%s", job.Ref, hello.Workspace)})
+	if _, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, hello.Workspace); refusal != "" || hello.Workspace == "" {
+		if refusal == "" {
+			refusal = "the Hello names no workspace"
+		}
+		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: refusal})
 		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
+		s.log.Info("agent refused: "+refusal, "job", job.JobID, "project", job.ProjectID)
 		return
 	}
 	old, ok := s.reg.add(ac)
@@ -391,16 +497,22 @@ func (s *Server) agentHandshake(sess *yamux.Session) (*tunnel.Hello, net.Conn, *
 
 // ---- users ----
 
-// userFor authenticates r and writes 401/429 on failure.
-func (s *Server) userFor(w http.ResponseWriter, r *http.Request) *user {
+// userFor authenticates r for route and writes 401/403/429/502 on failure. Which
+// credentials count is [Grants]'s to say: a bearer token anywhere, the web session only
+// where the policy lets it (the terminal API, path-based endpoints when turned on).
+func (s *Server) userFor(w http.ResponseWriter, r *http.Request, route Route) *user {
 	ip := clientIP(r)
-	if s.auth.limited(ip) {
-		s.m.authFailures.WithLabelValues("user", "rate_limited").Inc()
-		w.Header().Set("Retry-After", "60")
-		httpError(w, http.StatusTooManyRequests, "")
+	if s.rateLimited(w, r, "user") {
 		return nil
 	}
-	u, err := s.auth.authenticate(r.Context(), r)
+	u, cred, err := s.auth.authenticate(r, route)
+	switch {
+	case err == nil && !Grants(cred, route, s.cfg.PathURLs):
+		err = errNoCredentials
+	case errors.Is(err, errUnverifiable):
+		httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the session")
+		return nil
+	}
 	if err == nil {
 		return u
 	}
@@ -410,12 +522,27 @@ func (s *Server) userFor(w http.ResponseWriter, r *http.Request) *user {
 		}
 		s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ws"`)
-		httpError(w, http.StatusUnauthorized, "")
+		msg := ""
+		if errors.Is(err, errNoCredentials) && len(r.Cookies()) > 0 {
+			msg = "send your GitLab token as Authorization: Bearer; browser cookies do not reach this API"
+		}
+		httpError(w, http.StatusUnauthorized, msg)
 		return nil
 	}
 	s.log.Warn("user: cannot verify token", "remote", ip, "err", err)
 	httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the token")
 	return nil
+}
+
+// rateLimited answers 429 when r's address failed too often recently (who: agent, user).
+func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, who string) bool {
+	if !s.auth.limited(clientIP(r)) {
+		return false
+	}
+	s.m.authFailures.WithLabelValues(who, "rate_limited").Inc()
+	w.Header().Set("Retry-After", "60")
+	httpError(w, http.StatusTooManyRequests, "")
+	return true
 }
 
 // workspaceFor finds the workspace of the request path and checks that u
@@ -432,6 +559,7 @@ func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, p
 	}
 	if !s.auth.mayAttach(r.Context(), u, ac) {
 		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
+		s.log.Info("user refused: not theirs", "user", u.Username, "workspace", ac.key(), "via", u.cred.String())
 		httpError(w, http.StatusForbidden, "")
 		return nil
 	}
@@ -493,10 +621,7 @@ func (s *Server) statusURL(ac *agentConn) string {
 }
 
 func (s *Server) hostURL(ac *agentConn, port int, path string) string {
-	host := fmt.Sprintf("%d-%s--%d.%s", port, strings.ToLower(ac.name), ac.projectID, s.cfg.EndpointDomain)
-	if p := s.public.Port(); p != "" {
-		host += ":" + p
-	}
+	host := s.endpointHost(EndpointRef{ProjectID: ac.projectKey(), Name: ac.name, Port: port})
 	return s.public.Scheme + "://" + host + "/" + strings.TrimPrefix(path, "/")
 }
 
@@ -505,7 +630,7 @@ func (s *Server) pathURL(ac *agentConn, port int, path string) string {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteStatus)
 	if u == nil {
 		return
 	}
@@ -523,7 +648,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteStatus)
 	if u == nil {
 		return
 	}
@@ -537,7 +662,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 // handleTunnel carries a CLI's yamux session: each stream the CLI opens is
 // checked, its session id scoped to this client, and relayed to the agent.
 func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteTunnel)
 	if u == nil {
 		return
 	}
@@ -569,17 +694,45 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 		case <-sess.CloseChan():
 		}
 	}()
+	defer s.watchAccess(u, ac, func() { sess.Close() })()
 	cid := s.reg.nextID.Add(1)
+	refused := 0
+	var open atomic.Int64 // streams being relayed, or waiting for their header
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
 			return
 		}
-		go s.relayClientStream(ac, st, cid)
+		if !StreamAllowed(int(open.Load()), s.cfg.MaxTunnelStreams) {
+			s.m.streamLimit.WithLabelValues("tunnel").Inc()
+			refused++
+			if refused == 1 {
+				s.log.Warn("tunnel stream limit reached: refusing new streams", "user", u.Username, "workspace", ac.key(), "limit", s.cfg.MaxTunnelStreams)
+			}
+			st.Close()
+			// A refused stream lingers until the client closes it too (at most
+			// StreamCloseTimeout): a client that keeps opening streams over the limit
+			// loses its tunnel, so one tunnel holds at most about twice the limit.
+			if refused >= s.cfg.MaxTunnelStreams {
+				s.log.Warn("tunnel closed: it kept opening streams over the limit", "user", u.Username, "workspace", ac.key(), "refused", refused)
+				return
+			}
+			continue
+		}
+		open.Add(1)
+		go s.relayClientStream(ac, st, cid, sync.OnceFunc(func() { open.Add(-1) }))
 	}
 }
 
-func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64) {
+// relayClientStream relays one stream of a CLI tunnel; release gives its place in the
+// tunnel's stream limit back, before a refusal is answered (so the CLI can count on it).
+func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, release func()) {
+	defer release()
+	refuse := func(c net.Conn, msg string) {
+		release()
+		_ = tunnel.WriteLine(c, tunnel.Reply{Error: msg})
+		c.Close()
+	}
 	h, c, err := tunnel.ReadHeader(st)
 	if err != nil {
 		st.Close()
@@ -590,14 +743,12 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64) {
 		h.Session = fmt.Sprintf("c%d.%s", cid, h.Session)
 	case tunnel.KindPort:
 	default:
-		_ = tunnel.WriteLine(c, tunnel.Reply{Error: fmt.Sprintf("unknown stream kind %q", h.Kind)})
-		c.Close()
+		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
 		return
 	}
 	up, err := s.openToAgent(ac, h)
 	if err != nil {
-		_ = tunnel.WriteLine(c, tunnel.Reply{Error: err.Error()})
-		c.Close()
+		refuse(c, err.Error())
 		return
 	}
 	if err := tunnel.WriteLine(c, tunnel.Reply{OK: true}); err != nil {
@@ -613,11 +764,37 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64) {
 	tunnel.Relay(c, up)
 }
 
-// openToAgent opens a stream to ac with h, counting its bytes.
-func (s *Server) openToAgent(ac *agentConn, h tunnel.Header) (net.Conn, error) {
+// errAgentBusy: the agent has as many streams open as the gateway allows one agent.
+var errAgentBusy = errors.New("the workspace has too many open connections through the gateway; close some and try again")
+
+// agentStream opens a stream to ac, within the per-agent limit (streams and port data
+// connections together): that bounds the memory one workspace can make the gateway hold.
+func (s *Server) agentStream(ac *agentConn) (*yamux.Stream, error) {
+	if !StreamAllowed(ac.sess.NumStreams()+int(ac.splices.Load()), s.cfg.MaxAgentStreams) {
+		s.agentLimitHit(ac)
+		return nil, errAgentBusy
+	}
 	st, err := ac.sess.OpenStream()
 	if err != nil {
 		return nil, errors.New("workspace agent is not reachable")
+	}
+	return st, nil
+}
+
+// agentLimitHit counts a refusal and logs it, at most once a minute per agent.
+func (s *Server) agentLimitHit(ac *agentConn) {
+	s.m.streamLimit.WithLabelValues("agent").Inc()
+	now := s.clock.Now().UnixNano()
+	if last := ac.limitLogged.Load(); now-last >= int64(time.Minute) && ac.limitLogged.CompareAndSwap(last, now) {
+		s.log.Warn("agent stream limit reached: refusing new streams", "workspace", ac.key(), "limit", s.cfg.MaxAgentStreams)
+	}
+}
+
+// openToAgent opens a stream to ac with h, counting its bytes.
+func (s *Server) openToAgent(ac *agentConn, h tunnel.Header) (net.Conn, error) {
+	st, err := s.agentStream(ac)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HandshakeTimeout)
 	defer cancel()
@@ -683,7 +860,7 @@ type TerminalMessage struct {
 }
 
 func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteTerminalAPI)
 	if u == nil {
 		return
 	}
@@ -694,7 +871,8 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	cols, _ := strconv.Atoi(q.Get("cols"))
 	rows, _ := strconv.Atoi(q.Get("rows"))
-	// A cookie-authenticated WebSocket must come from our own pages.
+	// A cookie-authenticated WebSocket must come from our own pages: the gate checked the
+	// Origin ([CookieRequest]); the library checks it again.
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
 	if err != nil {
 		return
@@ -702,6 +880,7 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(64 << 10)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	defer s.watchAccess(u, ac, cancel)()
 	defer ws.CloseNow()
 	sid := fmt.Sprintf("t%d", s.reg.nextID.Add(1))
 	term := q.Get("term")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/ws-dev/ws/gitlab"
 	"github.com/ws-dev/ws/tunnel"
@@ -138,15 +139,31 @@ func (g *testGateway) connectAgent(t *testing.T, token, workspace string, versio
 	return sess, w
 }
 
-// waitFor polls cond until it holds or 5s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor waits until cond holds, checking it again whenever s's state changes (agents,
+// phases, port connections); it fails after 10 s.
+func waitFor(t *testing.T, s *Server, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
+	timeout := time.After(10 * time.Second)
+	for {
+		changed := s.reg.changes.wait()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout:
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitClosed waits until ch is closed; it fails after 10 s.
+func waitClosed(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
 	}
 }
 
@@ -207,20 +224,22 @@ func TestRepeatedFailuresAreRateLimited(t *testing.T) {
 }
 
 func TestRateLimitWindowEnds(t *testing.T) {
-	g := startGateway(t, func(c *Config) { c.AuthFailLimit = 1; c.AuthFailWindow = 50 * time.Millisecond })
+	clock := clockwork.NewFakeClock()
+	g := startGateway(t, func(c *Config) { c.AuthFailLimit = 1; c.AuthFailWindow = time.Minute; c.Clock = clock })
 	g.get(t, "/api/v1/workspaces", "Authorization", "Bearer nope")
 	if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 429 {
 		t.Fatalf("within the window: %d, want 429", code)
 	}
-	waitFor(t, "the failure window to end", func() bool {
-		code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada")
-		return code == 200
-	})
+	clock.Advance(time.Minute + time.Second)
+	if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 200 {
+		t.Fatalf("after the window: %d, want 200", code)
+	}
 }
 
 func TestUserTokenCacheExpires(t *testing.T) {
-	const ttl = 100 * time.Millisecond
-	g := startGateway(t, func(c *Config) { c.UserCacheTTL = ttl })
+	const ttl = time.Minute
+	clock := clockwork.NewFakeClock()
+	g := startGateway(t, func(c *Config) { c.UserCacheTTL = ttl; c.Clock = clock })
 	for range 3 {
 		if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 200 {
 			t.Fatalf("status %d", code)
@@ -229,7 +248,7 @@ func TestUserTokenCacheExpires(t *testing.T) {
 	if n, _ := g.auth.calls(); n != 1 {
 		t.Fatalf("3 requests within the TTL asked GitLab %d times, want 1", n)
 	}
-	time.Sleep(ttl + 20*time.Millisecond) // past the expiry, not a race
+	clock.Advance(ttl)
 	g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada")
 	if n, _ := g.auth.calls(); n != 2 {
 		t.Fatalf("after the TTL GitLab was asked %d times in all, want 2", n)
@@ -238,7 +257,7 @@ func TestUserTokenCacheExpires(t *testing.T) {
 	g.auth.mu.Lock()
 	delete(g.auth.users, "tok-ada")
 	g.auth.mu.Unlock()
-	time.Sleep(ttl + 20*time.Millisecond)
+	clock.Advance(ttl)
 	if code, _, _ := g.get(t, "/api/v1/workspaces", "Authorization", "Bearer tok-ada"); code != 401 {
 		t.Fatalf("revoked token after the TTL: %d, want 401", code)
 	}
@@ -270,7 +289,8 @@ func TestParseEndpointHost(t *testing.T) {
 		{"", 0, "", "", false},
 		{"[::1]:8080", 0, "", "", false},
 	} {
-		port, name, project, ok := g.s.parseEndpointHost(tc.host)
+		ep, ok := g.s.parseEndpointHost(tc.host)
+		port, name, project := ep.Port, ep.Name, ep.ProjectID
 		if ok != tc.ok || port != tc.port || name != tc.name || project != tc.project {
 			t.Errorf("parseEndpointHost(%q) = %d, %q, %q, %v; want %d, %q, %q, %v", tc.host, port, name, project, ok, tc.port, tc.name, tc.project, tc.ok)
 		}
@@ -337,7 +357,7 @@ func TestAgentReplacementOverTheWire(t *testing.T) {
 	if _, w := g.connectAgent(t, "job-6-ws/demo", "demo", tunnel.Version); !w.OK {
 		t.Fatalf("job 6 refused: %+v", w)
 	}
-	waitFor(t, "the job-5 connection to close", old.IsClosed)
+	waitClosed(t, "the job-5 connection to close", old.CloseChan())
 	if _, w := g.connectAgent(t, "job-4-ws/demo", "demo", tunnel.Version); w.OK || !strings.Contains(w.Error, "newer job") {
 		t.Fatalf("job 4 after job 6: %+v, want refused", w)
 	}
@@ -392,29 +412,45 @@ func TestBadControlStreamIsDropped(t *testing.T) {
 	defer sess.Close()
 	st, _ := sess.OpenStream()
 	io.WriteString(st, "this is not json\n")
-	waitFor(t, "the gateway to drop the session", sess.IsClosed)
+	waitClosed(t, "the gateway to drop the session", sess.CloseChan())
 	if g.s.Agents() != 0 {
 		t.Error("agent with a malformed header registered")
 	}
 }
 
 func TestJobEndDropsAgent(t *testing.T) {
-	g := startGateway(t, func(c *Config) { c.JobCheckInterval = 20 * time.Millisecond })
+	clock := clockwork.NewFakeClock()
+	g := startGateway(t, func(c *Config) { c.JobCheckInterval = time.Minute; c.Clock = clock })
 	sess, w := g.connectAgent(t, "job-5-ws/demo", "demo", tunnel.Version)
 	if !w.OK {
 		t.Fatal(w)
 	}
 	ac, _ := g.s.reg.find("42", "demo", 0)
-	// While the job runs, re-checks keep the agent.
-	waitFor(t, "two re-checks", func() bool { _, n := g.auth.calls(); return n >= 3 })
-	if sess.IsClosed() || g.s.Agents() != 1 {
-		t.Fatal("agent dropped while its job runs")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// While the job runs, re-checks (each within ±10% of the interval) keep the agent.
+	for i := range 2 {
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("check %d not scheduled: %v", i+1, err)
+		}
+		clock.Advance(66 * time.Second)
+	}
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := g.auth.calls(); n != 3 || sess.IsClosed() || g.s.Agents() != 1 {
+		t.Fatalf("after two re-checks: %d job checks, agent closed %v; want 3 checks and the agent kept", n, sess.IsClosed())
 	}
 	g.auth.mu.Lock()
 	g.auth.ended["job-5-ws/demo"] = true
 	g.auth.mu.Unlock()
-	waitFor(t, "the agent to be dropped", sess.IsClosed)
-	waitFor(t, "the workspace to be unregistered", func() bool { return g.s.Agents() == 0 })
+	clock.Advance(66 * time.Second)
+	select {
+	case <-sess.CloseChan():
+	case <-ctx.Done():
+		t.Fatal("the agent was not dropped")
+	}
+	waitFor(t, g.s, "the workspace to be unregistered", func() bool { return g.s.Agents() == 0 })
 	if p, _ := ac.getPhase(); p != PhaseStopped {
 		t.Errorf("phase = %q, want %q", p, PhaseStopped)
 	}

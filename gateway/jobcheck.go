@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ws-dev/ws/gitlab"
 )
 
@@ -28,10 +30,10 @@ func (s *Server) watchJob(ac *agentConn, token string) (stop func()) {
 	}
 	next := func() time.Duration { return every - every/10 + rand.N(every/5+1) }
 	var mu sync.Mutex // orders the assignment of t before its use in f
-	var t *time.Timer
+	var t clockwork.Timer
 	mu.Lock()
 	defer mu.Unlock()
-	t = time.AfterFunc(next(), func() {
+	t = s.clock.AfterFunc(next(), func() {
 		if ac.sess.IsClosed() {
 			return
 		}

@@ -15,6 +15,8 @@ type metrics struct {
 	authFailures *prometheus.CounterVec
 	agentConns   prometheus.Counter
 	portConns    prometheus.Counter
+	streamLimit  *prometheus.CounterVec
+	crossSite    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -27,7 +29,9 @@ func newMetrics() *metrics {
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_auth_failures_total", Help: "Rejected credentials, by who presented them (agent, user) and the answer (unauthorized, forbidden, rate_limited)."}, []string{"who", "reason"})
 	m.agentConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_agent_connections_total", Help: "Agent connections accepted since start."})
 	m.portConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_port_data_connections_total", Help: "Port streams carried on spliced data connections (not yamux) since start."})
-	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns,
+	m.streamLimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_stream_limit_refusals_total", Help: "Streams refused because a limit was reached: where=tunnel (streams of one CLI tunnel) or agent (streams and port data connections to one agent)."}, []string{"where"})
+	m.crossSite = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_cross_site_refusals_total", Help: "Cookie-authenticated, state-changing or WebSocket requests refused because another origin made them."})
+	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

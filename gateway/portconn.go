@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -45,14 +47,15 @@ type pairedConn struct {
 }
 
 type portConns struct {
+	clock   clockwork.Clock
 	mu      sync.Mutex
 	pending map[string]*portPending // by one-time token
 	perAg   map[*agentConn]int      // pending count, only agents with some
 	active  map[net.Conn]struct{}   // spliced connections, closed on Shutdown
 }
 
-func newPortConns() *portConns {
-	return &portConns{pending: map[string]*portPending{}, perAg: map[*agentConn]int{}, active: map[net.Conn]struct{}{}}
+func newPortConns(c clockwork.Clock) *portConns {
+	return &portConns{clock: c, pending: map[string]*portPending{}, perAg: map[*agentConn]int{}, active: map[net.Conn]struct{}{}}
 }
 
 var errTooManyPending = errors.New("too many data connections pending for this workspace")
@@ -63,7 +66,7 @@ func (pc *portConns) add(ac *agentConn) (string, *portPending, error) {
 		return "", nil, err
 	}
 	tok := hex.EncodeToString(b)
-	p := &portPending{ac: ac, expires: time.Now().Add(portPairTimeout), conn: make(chan pairedConn, 1)}
+	p := &portPending{ac: ac, expires: pc.clock.Now().Add(portPairTimeout), conn: make(chan pairedConn, 1)}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.perAg[ac] >= maxPendingPerAgent {
@@ -87,7 +90,7 @@ func (pc *portConns) take(tok string) *portPending {
 	if pc.perAg[p.ac]--; pc.perAg[p.ac] <= 0 {
 		delete(pc.perAg, p.ac)
 	}
-	if time.Now().After(p.expires) {
+	if pc.clock.Now().After(p.expires) {
 		return nil
 	}
 	return p
@@ -151,7 +154,7 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want Connection: Upgrade, Upgrade: "+tunnel.PortProtocol)
 		return
 	}
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteTunnel)
 	if u == nil {
 		return
 	}
@@ -181,7 +184,7 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		s.ports.take(tok) // no-op once the agent used it
 		p.abandon()
 	}()
-	ctx, cancel := context.WithDeadline(r.Context(), p.expires)
+	ctx, cancel := context.WithTimeout(r.Context(), portPairTimeout)
 	defer cancel()
 	if err := s.askAgentPortConn(ctx, ac, port, tok); err != nil {
 		var re *tunnel.RemoteError
@@ -212,7 +215,11 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.ports.track(c, up.c)
+	defer s.reg.changes.notify() // after the gauge below went down
 	defer s.ports.untrack(c, up.c)
+	ac.splices.Add(1)
+	defer ac.splices.Add(-1)
+	defer s.watchAccess(u, ac, func() { c.Close(); up.c.Close() })()
 	s.m.portStreams.Inc()
 	defer s.m.portStreams.Dec()
 	s.m.portConns.Inc()
@@ -223,9 +230,9 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 
 // askAgentPortConn asks ac to dial a data connection for port with tok.
 func (s *Server) askAgentPortConn(ctx context.Context, ac *agentConn, port int, tok string) error {
-	st, err := ac.sess.OpenStream()
+	st, err := s.agentStream(ac)
 	if err != nil {
-		return errors.New("workspace agent is not reachable")
+		return err
 	}
 	defer st.Close()
 	if _, err := tunnel.Request(ctx, st, tunnel.Header{Kind: tunnel.KindPortConn, Port: port, Token: tok}); err != nil {
@@ -242,10 +249,7 @@ func (s *Server) askAgentPortConn(ctx context.Context, ac *agentConn, port int, 
 // Upgrade: ws-port/1, the one-time token and the agent's job token.
 func (s *Server) handleAgentPort(w http.ResponseWriter, r *http.Request) {
 	ip := clientIP(r)
-	if s.auth.limited(ip) {
-		s.m.authFailures.WithLabelValues("agent", "rate_limited").Inc()
-		w.Header().Set("Retry-After", "60")
-		httpError(w, http.StatusTooManyRequests, "")
+	if s.rateLimited(w, r, "agent") {
 		return
 	}
 	if !tunnel.IsUpgrade(r) {

@@ -63,7 +63,7 @@ func runAgent(t *testing.T, g *testGateway, noPortConns bool) {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the agent to connect", func() bool { return g.s.Agents() == 1 })
+	waitFor(t, g.s, "the agent to connect", func() bool { return g.s.Agents() == 1 })
 }
 
 // echo writes msg, half-closes and reads everything back.
@@ -116,7 +116,7 @@ func TestPortConnEndToEnd(t *testing.T) {
 		echo(t, c, strings.Repeat(fmt.Sprint(i), 1<<20))
 		c.Close()
 	}
-	waitFor(t, "the data connections to end", func() bool { return g.metric(t, "ws_gateway_port_streams_active") == "0" })
+	waitFor(t, g.s, "the data connections to end", func() bool { return g.metric(t, "ws_gateway_port_streams_active") == "0" })
 	if v := g.metric(t, "ws_gateway_port_data_connections_total"); v != "3" {
 		t.Errorf("port data connections = %q, want 3", v)
 	}

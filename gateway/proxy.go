@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ws-dev/ws/tunnel"
+	"github.com/ws-dev/ws/webui"
 )
 
 // proxy forwards HTTP and WebSocket requests to workspace ports through
@@ -79,59 +80,72 @@ func hostLabelOK(name string) bool {
 	return hostLabel.MatchString("1-" + name + "--1")
 }
 
-func (s *Server) parseEndpointHost(hostport string) (port int, name, project string, ok bool) {
+// parseEndpointHost returns the endpoint a host name addresses, if it is one of ours.
+func (s *Server) parseEndpointHost(hostport string) (EndpointRef, bool) {
 	host := strings.ToLower(hostport)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	label, found := strings.CutSuffix(host, "."+s.cfg.EndpointDomain)
 	if !found || strings.Contains(label, ".") {
-		return 0, "", "", false
+		return EndpointRef{}, false
 	}
 	m := hostLabel.FindStringSubmatch(label)
 	if m == nil {
-		return 0, "", "", false
+		return EndpointRef{}, false
 	}
-	port, _ = strconv.Atoi(m[1])
-	return port, m[2], m[3], true
+	port, _ := strconv.Atoi(m[1])
+	return EndpointRef{ProjectID: m[3], Name: m[2], Port: port}, true
 }
 
-func (s *Server) handleHostProxy(w http.ResponseWriter, r *http.Request, port int, name, project string) {
-	s.proxyTo(w, r, project, name, port, "")
-}
-
+// handlePathProxy serves /w/<project-id>/<name>/<port>/...: path-based endpoint URLs on the
+// gateway's own host, only when the operator turned them on (--path-urls).
 func (s *Server) handlePathProxy(w http.ResponseWriter, r *http.Request) {
-	port, err := strconv.Atoi(r.PathValue("port"))
-	if err != nil {
-		httpError(w, http.StatusNotFound, "")
+	if !s.cfg.PathURLs {
+		s.log.Info("path-based endpoint URL refused: they are off", "path", r.URL.Path)
+		httpError(w, http.StatusNotFound, "path-based endpoint URLs are off on this gateway; use the endpoint's own host name (ws open NAME ENDPOINT prints it)")
 		return
 	}
-	prefix := fmt.Sprintf("/w/%s/%s/%d", url.PathEscape(r.PathValue("project")), url.PathEscape(r.PathValue("name")), port)
-	s.proxyTo(w, r, r.PathValue("project"), r.PathValue("name"), port, prefix)
-}
-
-func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, project, name string, port int, prefix string) {
-	if port < 1 || port > 65535 {
-		httpError(w, http.StatusNotFound, "")
+	ep, _, ok := parsePathEndpoint(r.URL.Path)
+	if !ok {
+		httpError(w, http.StatusNotFound, "want /w/<project-id>/<name>/<port>/")
 		return
 	}
-	if tok, sid := credential(r); tok == "" && sid == "" && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		// A browser without a session: send it to sign in first.
-		next := "https://" + r.Host + r.URL.RequestURI()
-		if r.TLS == nil && s.public.Scheme == "http" {
-			next = "http://" + r.Host + r.URL.RequestURI()
+	prefix := fmt.Sprintf("/w/%s/%s/%d", ep.ProjectID, ep.Name, ep.Port)
+	if r.URL.Path == prefix {
+		http.Redirect(w, r, r.URL.EscapedPath()+"/", http.StatusMovedPermanently)
+		return
+	}
+	if tok, _ := bearer(r); tok == "" && browserNavigation(r) {
+		if _, err := s.web.ui.SessionOf(r); errors.Is(err, webui.ErrNoSession) {
+			http.Redirect(w, r, s.public.String()+EndpointAuthPath+"?url="+url.QueryEscape(s.public.String()+r.URL.RequestURI()), http.StatusSeeOther)
+			return
 		}
-		http.Redirect(w, r, s.public.String()+"/login?next="+url.QueryEscape(next), http.StatusFound)
-		return
 	}
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteEndpoint)
 	if u == nil {
 		return
 	}
-	ac := s.workspaceFor(w, r, u, project, name)
+	s.proxyTo(w, r, u, ep, prefix)
+}
+
+// proxyTo forwards r to endpoint ep for u (already authenticated); prefix is stripped from
+// path-based URLs.
+func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, u *user, ep EndpointRef, prefix string) {
+	if ep.Port < 1 || ep.Port > 65535 {
+		httpError(w, http.StatusNotFound, "")
+		return
+	}
+	ac := s.workspaceFor(w, r, u, ep.ProjectID, ep.Name)
 	if ac == nil {
 		return
 	}
+	port := ep.Port
+	// A proxied WebSocket stays open as long as the request: end it when access ends.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer s.watchAccess(u, ac, cancel)()
+	r = r.WithContext(ctx)
 	rp := &httputil.ReverseProxy{
 		Transport: s.proxy.tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -144,13 +158,15 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, project, name s
 				pr.Out.URL.RawPath = ""
 				pr.Out.Header.Set("X-Forwarded-Prefix", prefix)
 			}
-			stripCredentials(pr.Out, u)
+			s.stripCredentials(pr.Out, u)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			msg := fmt.Sprintf("workspace port %d is not reachable", port)
 			var re *tunnel.RemoteError
 			if errors.As(err, &re) {
 				msg += ": " + re.Msg
+			} else if errors.Is(err, errAgentBusy) {
+				msg += ": " + err.Error()
 			}
 			httpError(w, http.StatusBadGateway, msg)
 		},
@@ -159,78 +175,59 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, project, name s
 	rp.ServeHTTP(w, r)
 }
 
-// stripCredentials removes the gateway credentials from a proxied request,
-// so the workspace's application never sees the user's GitLab token.
-func stripCredentials(out *http.Request, u *user) {
+// stripCredentials removes the gateway's credentials from a proxied request, so the
+// workspace's application never sees the user's GitLab token or a ws cookie.
+func (s *Server) stripCredentials(out *http.Request, u *user) {
 	out.Header.Del("PRIVATE-TOKEN")
-	if u.viaHeader {
+	if u.cred == CredBearer {
 		out.Header.Del("Authorization")
 	}
 	cookies := out.Cookies()
 	out.Header.Del("Cookie")
 	for _, c := range cookies {
-		// The web page's cookies (ws_web_*, __Host-ws_web_* with TLS) reach path-based
-		// endpoint URLs on the gateway's host too.
-		if c.Name != SessionCookie && !strings.HasPrefix(strings.TrimPrefix(c.Name, "__Host-"), "ws_web_") {
+		// ws_endpoint (__Host-ws_endpoint with TLS) on endpoint hosts; the web page's
+		// ws_web_* (__Host-ws_web_*) on path-based URLs.
+		n := strings.TrimPrefix(c.Name, "__Host-")
+		if n != "ws_endpoint" && !strings.HasPrefix(n, "ws_web_") {
 			out.AddCookie(c)
 		}
 	}
 }
 
-// ---- browser sign-in (the page is the web UI's /signin; see handleLogin) ----
+// handleSessionGone answers the old POST/DELETE /api/v1/session: a form any site could
+// post, which set a cookie for every endpoint host. Browsers sign in on the web page;
+// scripts send their token.
+func (s *Server) handleSessionGone(w http.ResponseWriter, r *http.Request) {
+	s.log.Info("removed route called", "method", r.Method, "path", r.URL.Path, "remote", clientIP(r))
+	httpError(w, http.StatusGone, "this route was removed: send your GitLab token as Authorization: Bearer (also to endpoint URLs), or sign in on the web page")
+}
 
-// handleSessionCreate exchanges a GitLab token (form field or JSON
-// {"token":...}) for a session cookie valid on the gateway and on the
-// endpoint domain.
-func (s *Server) handleSessionCreate(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	var tok, next string
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		var body struct {
-			Token string `json:"token"`
-		}
-		_ = jsonDecode(r, &body)
-		tok = body.Token
-	} else {
-		tok, next = r.PostFormValue("token"), r.PostFormValue("next")
-	}
-	r.Header.Del("Cookie")
-	r.Header.Set("Authorization", "Bearer "+tok)
-	if tok == "" {
-		r.Header.Del("Authorization")
-	}
-	u := s.userFor(w, r)
+// handleSessionList is GET /api/v1/sessions: the caller's browser sessions (bearer token).
+func (s *Server) handleSessionList(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r, RouteStatus)
 	if u == nil {
 		return
 	}
-	sid := s.auth.newSession(u)
-	c := &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: s.public.Scheme == "https",
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionTTL.Seconds())}
-	if s.cfg.EndpointDomain != "" && s.cfg.EndpointDomain != "localhost" {
-		c.Domain = s.cfg.EndpointDomain
+	list := s.web.ui.Sessions(u.ID)
+	if list == nil {
+		list = []webui.SessionInfo{}
 	}
-	http.SetCookie(w, c)
-	if next != "" && s.safeNext(next) {
-		http.Redirect(w, r, next, http.StatusSeeOther)
+	writeJSON(w, http.StatusOK, struct {
+		User     string              `json:"user"`
+		Sessions []webui.SessionInfo `json:"sessions"`
+	}{u.Username, list})
+}
+
+// handleSessionEnd is DELETE /api/v1/sessions/{id}: end one of the caller's browser
+// sessions, and with it the endpoint cookies it made.
+func (s *Server) handleSessionEnd(w http.ResponseWriter, r *http.Request) {
+	u := s.userFor(w, r, RouteStatus)
+	if u == nil {
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"user": u.Username})
-}
-
-// safeNext allows redirects only to the gateway and its endpoint hosts.
-func (s *Server) safeNext(next string) bool {
-	u, err := url.Parse(next)
-	if err != nil {
-		return false
+	if !s.web.ui.EndSession(u.ID, r.PathValue("id")) {
+		httpError(w, http.StatusNotFound, "you have no session with this id")
+		return
 	}
-	h := strings.ToLower(u.Hostname())
-	return h == s.public.Hostname() || strings.HasSuffix(h, "."+s.cfg.EndpointDomain)
-}
-
-func (s *Server) handleSessionDelete(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		s.auth.endSession(c.Value)
-	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
 }

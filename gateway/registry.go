@@ -35,6 +35,12 @@ type agentConn struct {
 
 	phase    atomic.Pointer[[2]string] // phase, error
 	replaced atomic.Bool
+	// splices counts the port data connections spliced for this agent (they count
+	// against MaxAgentStreams with its yamux streams); limitLogged is when the limit
+	// was last logged (UnixNano of the gateway's clock).
+	splices     atomic.Int64
+	limitLogged atomic.Int64
+	changes     *notifier // the gateway's, told of phase changes
 }
 
 func (ac *agentConn) projectKey() string { return strconv.FormatInt(ac.projectID, 10) }
@@ -47,7 +53,12 @@ func (ac *agentConn) send(m tunnel.Control) error {
 	return tunnel.WriteLine(ac.ctrl, m)
 }
 
-func (ac *agentConn) setPhase(p, e string) { ac.phase.Store(&[2]string{p, e}) }
+func (ac *agentConn) setPhase(p, e string) {
+	ac.phase.Store(&[2]string{p, e})
+	if ac.changes != nil {
+		ac.changes.notify()
+	}
+}
 
 func (ac *agentConn) getPhase() (string, string) {
 	if p := ac.phase.Load(); p != nil {
@@ -56,12 +67,40 @@ func (ac *agentConn) getPhase() (string, string) {
 	return "", ""
 }
 
+// notifier wakes whoever waits for the gateway's state to change (agents coming and going,
+// phases, port connections ending), so waiting until something holds needs no polling (the
+// tests wait this way).
+type notifier struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next notify.
+func (n *notifier) wait() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch == nil {
+		n.ch = make(chan struct{})
+	}
+	return n.ch
+}
+
+func (n *notifier) notify() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ch != nil {
+		close(n.ch)
+		n.ch = nil
+	}
+}
+
 // registry maps workspaces (project id + name) to their agent.
 type registry struct {
-	mu     sync.RWMutex
-	byKey  map[string]*agentConn
-	byID   map[uint64]*agentConn
-	nextID atomic.Uint64
+	changes notifier
+	mu      sync.RWMutex
+	byKey   map[string]*agentConn
+	byID    map[uint64]*agentConn
+	nextID  atomic.Uint64
 }
 
 func newRegistry() *registry {
@@ -71,10 +110,11 @@ func newRegistry() *registry {
 // add registers ac. A connection from the same or a newer job replaces the
 // current one (which is returned to be closed); an older job is refused.
 func (r *registry) add(ac *agentConn) (old *agentConn, ok bool) {
+	defer r.changes.notify()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur := r.byKey[ac.key()]
-	if cur != nil && cur.jobID > ac.jobID {
+	if cur != nil && !AgentReplaces(cur.jobID, ac.jobID) {
 		return nil, false
 	}
 	if cur != nil {
@@ -88,6 +128,7 @@ func (r *registry) add(ac *agentConn) (old *agentConn, ok bool) {
 
 // remove unregisters ac if it is still the current agent of its workspace.
 func (r *registry) remove(ac *agentConn) bool {
+	defer r.changes.notify()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.byID, ac.id)

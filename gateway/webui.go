@@ -1,8 +1,8 @@
 package gateway
 
 // The web terminal page (package webui), mounted as the gateway's fallback handler, and the
-// gateway side of its sign-in: POST /api/v1/links for 'ws open', and GET /login, which turns
-// a web sign-in into the ws_session cookie that endpoint URLs need.
+// gateway side of its sign-in: POST /api/v1/links for 'ws open'. Endpoint URLs sign in
+// through the page's session (endpoints.go).
 
 import (
 	"bytes"
@@ -20,13 +20,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/ws-dev/ws/tunnel"
 	"github.com/ws-dev/ws/webui"
 )
 
 // webState is the gateway's part of the web page.
 type webState struct {
-	ui *webui.UI
+	ui    *webui.UI
+	clock clockwork.Clock
 
 	mu sync.Mutex
 	// tokens keeps, only with AllowMaintainers, the last verified token of each user who
@@ -49,21 +52,25 @@ func (s *Server) mountWebUI(mux *http.ServeMux) error {
 		oauth = &webui.OAuthConfig{GitLabURL: s.cfg.GitLabURL, ClientID: s.cfg.OAuthClientID, ClientSecret: s.cfg.OAuthClientSecret}
 	}
 	ui, err := webui.New(webui.Config{
-		PublicURL:  s.public.String(),
-		Secure:     s.cfg.TLS,
-		SessionTTL: s.cfg.SessionTTL,
-		OAuth:      oauth,
-		HTTPClient: s.cfg.HTTPClient,
-		Logger:     s.log,
+		PublicURL:          s.public.String(),
+		Secure:             s.secureCookies(),
+		SessionTTL:         s.cfg.SessionTTL,
+		Clock:              s.clock,
+		Recheck:            s.cfg.UserCacheTTL,
+		MaxSessionsPerUser: s.cfg.MaxSessionsPerUser,
+		NextAllowed:        NextAllowed,
+		OAuth:              oauth,
+		HTTPClient:         s.cfg.HTTPClient,
+		Logger:             s.log,
 	}, webBackend{s})
 	if err != nil {
 		return fmt.Errorf("gateway: web page: %w", err)
 	}
-	s.web = &webState{ui: ui, tokens: map[int64]webToken{}}
+	s.web = &webState{ui: ui, clock: s.clock, tokens: map[int64]webToken{}}
 	mux.HandleFunc("POST /api/v1/links", s.handleLinkCreate)
 	mux.HandleFunc("GET /login", s.handleLogin)
-	// The UI is the fallback: ServeMux still routes /api/v1/..., /w/..., /healthz and
-	// /metrics to the gateway. There is no access log; keep it that way for /signin/link/
+	// The UI is the fallback: ServeMux still routes /api/v1/..., /w/..., /endpoint-auth,
+	// /healthz and /metrics to the gateway. There is no access log; keep it that way for /signin/link/
 	// paths (their last segment is a credential) if one is ever added.
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The backend's token check counts failures per address like every other sign-in.
@@ -77,7 +84,7 @@ func (ws *webState) remember(s *Server, id int64, tok string) {
 	if !s.cfg.AllowMaintainers || tok == "" {
 		return
 	}
-	now := time.Now()
+	now := s.clock.Now()
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if len(ws.tokens) >= maxCache {
@@ -94,7 +101,7 @@ func (ws *webState) token(id int64) string {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	t, ok := ws.tokens[id]
-	if !ok || time.Now().After(t.expires) {
+	if !ok || ws.clock.Now().After(t.expires) {
 		delete(ws.tokens, id)
 		return ""
 	}
@@ -131,6 +138,7 @@ func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, 
 				s.auth.fail(ip)
 			}
 			s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
+			return webui.User{}, fmt.Errorf("%w: %w", webui.ErrTokenRejected, err)
 		}
 		return webui.User{}, err
 	}
@@ -301,13 +309,13 @@ type Link struct {
 // handleLinkCreate mints a single-use sign-in link to a workspace's terminal page for the
 // user whose token the request carries. A cookie is not enough: the link is a credential.
 func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
-	if tok, _ := credential(r); tok == "" {
+	if tok, _ := bearer(r); tok == "" {
 		s.m.authFailures.WithLabelValues("user", "unauthorized").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ws"`)
 		httpError(w, http.StatusUnauthorized, "send your GitLab token as Authorization: Bearer")
 		return
 	}
-	u := s.userFor(w, r)
+	u := s.userFor(w, r, RouteLinks)
 	if u == nil {
 		return
 	}
@@ -335,7 +343,7 @@ func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.web.remember(s, u.ID, u.token)
 	wu := webui.User{ID: u.ID, Username: u.Username, Name: s.auth.displayName(u.token, u.Username)}
-	link, err := s.web.ui.MintLink(wu, webui.TerminalPath(ac.projectPath, ac.name))
+	link, err := s.web.ui.MintLink(wu, u.token, webui.TerminalPath(ac.projectPath, ac.name))
 	if err != nil {
 		s.log.Error("web: mint link", "workspace", ac.key(), "err", err)
 		httpError(w, http.StatusInternalServerError, "")
@@ -345,30 +353,10 @@ func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Link{URL: link})
 }
 
-// handleLogin is where endpoint URLs send a browser without credentials
-// (/login?next=<endpoint URL>). The only sign-in page is the web page's: a browser signed in
-// there gets the ws_session cookie, which endpoint hosts see, and goes on to next; others
-// sign in first and come back here.
+// handleLogin is GET /login?next=<endpoint URL>, where endpoint URLs sent browsers before
+// the endpoint hand-off had its own route; old links still work through it.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	next := r.URL.Query().Get("next")
-	if next == "" || !s.safeNext(next) {
-		http.Redirect(w, r, s.public.Path+"/", http.StatusSeeOther)
-		return
-	}
-	wu, ok := s.web.ui.SignedIn(r)
-	if !ok {
-		back := "/login?next=" + url.QueryEscape(next)
-		http.Redirect(w, r, s.public.Path+"/signin?next="+url.QueryEscape(back), http.StatusSeeOther)
-		return
-	}
-	sid := s.auth.newSession(&user{ID: wu.ID, Username: wu.Username, token: s.web.token(wu.ID)})
-	c := &http.Cookie{Name: SessionCookie, Value: sid, Path: "/", HttpOnly: true, Secure: s.public.Scheme == "https" || s.cfg.TLS,
-		SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionTTL.Seconds())}
-	if s.cfg.EndpointDomain != "" && s.cfg.EndpointDomain != "localhost" {
-		c.Domain = s.cfg.EndpointDomain
-	}
-	http.SetCookie(w, c)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, s.public.String()+EndpointAuthPath+"?url="+url.QueryEscape(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
 // Link asks the gateway for a single-use sign-in link to the workspace's terminal page

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -38,6 +37,7 @@ type webGitLab struct {
 	*httptest.Server
 	userCalls   atomic.Int32
 	bearerCalls atomic.Int32
+	revoked     sync.Map // tokens GitLab no longer accepts
 }
 
 func newWebGitLab(t *testing.T) *webGitLab {
@@ -66,8 +66,9 @@ func newWebGitLab(t *testing.T) *webGitLab {
 	})
 	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
 		g.userCalls.Add(1)
-		u, ok := users[token(r)]
-		if !ok {
+		tok := token(r)
+		u, ok := users[tok]
+		if _, gone := g.revoked.Load(tok); !ok || gone {
 			http.Error(w, `{"message":"401 Unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
@@ -97,6 +98,13 @@ type webGateway struct {
 
 func startWebGateway(t *testing.T, mod func(*Config)) *webGateway {
 	t.Helper()
+	return startWebGatewayWith(t, mod, []plan.Endpoint{{Name: "web", TargetPort: 8080, Protocol: "http"}})
+}
+
+// startWebGatewayWith is startWebGateway with the agent's endpoints; mod sees the test
+// server's URL in cfg.PublicURL and may change it (the agent dials the server directly).
+func startWebGatewayWith(t *testing.T, mod func(*Config), endpoints []plan.Endpoint) *webGateway {
+	t.Helper()
 	gl := newWebGitLab(t)
 	var h atomic.Pointer[http.Handler]
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*h.Load()).ServeHTTP(w, r) }))
@@ -117,8 +125,7 @@ func startWebGateway(t *testing.T, mod func(*Config)) *webGateway {
 
 	dir := t.TempDir()
 	a := agent.New(agent.Config{
-		Plan: &plan.Plan{Version: plan.Version, Workspace: "demo", WorkingDir: dir,
-			Endpoints: []plan.Endpoint{{Name: "web", TargetPort: 8080, Protocol: "http"}}},
+		Plan:  &plan.Plan{Version: plan.Version, Workspace: "demo", WorkingDir: dir, Endpoints: endpoints},
 		Token: webJobToken, Gateway: srv.URL, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "SHELL=/bin/sh", "PS1=$ "},
 	})
@@ -126,47 +133,35 @@ func startWebGateway(t *testing.T, mod func(*Config)) *webGateway {
 	done := make(chan struct{})
 	go func() { defer close(done); a.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	pollUntil(t, 10*time.Second, "agent connected and running", func() error {
+	waitFor(t, s, "agent connected and running", func() bool {
 		for _, ac := range s.reg.all() {
 			if p, _ := ac.getPhase(); p == "running" {
-				return nil
+				return true
 			}
 		}
-		return errors.New("no running agent")
+		return false
 	})
 	return &webGateway{s: s, srv: srv, gl: gl, logs: logs}
 }
 
-func pollUntil(t *testing.T, d time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // screen collects a terminal's output.
 type screen struct {
-	mu  sync.Mutex
-	b   bytes.Buffer
-	end chan error
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced on every write
+	end     chan error
 }
 
 func readScreen(term webui.Terminal) *screen {
-	sc := &screen{end: make(chan error, 1)}
+	sc := &screen{end: make(chan error, 1), changed: make(chan struct{})}
 	go func() {
 		buf := make([]byte, 4096)
 		for {
 			n, err := term.Read(buf)
 			sc.mu.Lock()
 			sc.b.Write(buf[:n])
+			close(sc.changed)
+			sc.changed = make(chan struct{})
 			sc.mu.Unlock()
 			if err != nil {
 				sc.end <- err
@@ -177,16 +172,32 @@ func readScreen(term webui.Terminal) *screen {
 	return sc
 }
 
-func (sc *screen) wait(t *testing.T, re string) {
+// wait waits until the screen matches re and returns the submatches of its last match.
+func (sc *screen) wait(t *testing.T, re string) []string {
 	t.Helper()
-	pollUntil(t, 10*time.Second, "terminal shows "+re, func() error {
+	rx := regexp.MustCompile(re)
+	timeout := time.After(10 * time.Second)
+	for {
 		sc.mu.Lock()
-		defer sc.mu.Unlock()
-		if regexp.MustCompile(re).Match(sc.b.Bytes()) {
-			return nil
+		all := rx.FindAllStringSubmatch(sc.b.String(), -1)
+		changed, text := sc.changed, sc.b.String()
+		sc.mu.Unlock()
+		if all != nil {
+			return all[len(all)-1]
 		}
-		return fmt.Errorf("screen %q", sc.b.String())
-	})
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("terminal does not show %s; screen %q", re, text)
+		}
+	}
+}
+
+// count returns how often re matches the screen.
+func (sc *screen) count(re string) int {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return len(regexp.MustCompile(re).FindAllString(sc.b.String(), -1))
 }
 
 func TestWebBackendUserFromToken(t *testing.T) {
@@ -260,16 +271,17 @@ func TestWebBackendTerminal(t *testing.T) {
 	// The resize travels on the control stream, the keystrokes on the data
 	// stream: the shell may run the first echo before the new size is set,
 	// so ask again until it shows.
-	pollUntil(t, 10*time.Second, "stty size after resize", func() error {
+	for i := 0; ; i++ {
+		n := sc.count(`SIZE:\d+ \d+`)
 		io.WriteString(term, "echo SIZE:$(stty size)\n")
-		time.Sleep(100 * time.Millisecond)
-		sc.mu.Lock()
-		defer sc.mu.Unlock()
-		if !strings.Contains(sc.b.String(), "SIZE:20 70") {
-			return errors.New("size not updated yet")
+		sc.wait(t, fmt.Sprintf(`(?s)(?:SIZE:\d+ \d+.*){%d}`, n+1)) // this echo's answer
+		if m := sc.wait(t, `SIZE:(\d+ \d+)`); m[1] == "20 70" {
+			break
 		}
-		return nil
-	})
+		if i == 100 {
+			t.Fatal("the PTY never took the new size")
+		}
+	}
 	io.WriteString(term, "exit 3\n")
 	select {
 	case err := <-sc.end:
@@ -401,10 +413,19 @@ func TestLinkCreate(t *testing.T) {
 	if code, _ := postLink(t, base, "", `{"project":"group/app","name":"demo"}`); code != 401 {
 		t.Errorf("no token: %d, want 401", code)
 	}
-	// A ws_session cookie is not enough: the link is a credential.
+	// A web-page session is not enough: the link is a credential.
+	bc := browser(t)
+	signed, err := g.s.web.ui.MintLink(webui.User{ID: 1, Username: "alice"}, aliceTok, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := bc.Get(signed); err != nil || resp.StatusCode != 303 {
+		t.Fatalf("sign in: %v %v", resp, err)
+	}
 	req, _ := http.NewRequest("POST", base+"/api/v1/links?name=demo", nil)
-	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: g.s.auth.newSession(&user{ID: 1, Username: "alice"})})
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+	req.Header.Set("Origin", base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if resp, err := bc.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Errorf("cookie only: %v %v, want 401", resp, err)
 	}
 	if code, _ := postLink(t, base, "wrong", `{"name":"demo"}`); code != 401 {
@@ -458,84 +479,19 @@ func TestLinkCreate(t *testing.T) {
 	}
 }
 
-func TestLogin(t *testing.T) {
-	g := startWebGateway(t, nil)
-	base := g.srv.URL
-	c := browser(t)
-	get := func(u string) *http.Response {
-		t.Helper()
-		resp, err := c.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp
-	}
-	// The gateway's routes stay the gateway's; the rest is the web page.
-	if resp := get(base + "/api/v1/workspaces"); resp.StatusCode != 401 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Errorf("GET /api/v1/workspaces = %d %s, want the gateway's 401 JSON", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	if resp := get(base + "/signin"); resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
-		t.Errorf("GET /signin = %d, want the web page's sign-in form", resp.StatusCode)
-	}
-
-	// An endpoint URL sends a browser without credentials to /login, which sends it on to
-	// the one sign-in page and, once signed in, back with the endpoint cookie.
-	next := "http://8080-demo--42.ws.test/app?x=1"
-	login := base + "/login?next=" + url.QueryEscape(next)
-	resp := get(login)
-	back := "/login?next=" + url.QueryEscape(next)
-	if want := "/signin?next=" + url.QueryEscape(back); resp.StatusCode != 303 || resp.Header.Get("Location") != want {
-		t.Fatalf("GET /login signed out = %d -> %q, want 303 -> %q", resp.StatusCode, resp.Header.Get("Location"), want)
-	}
-	link, err := g.s.web.ui.MintLink(webui.User{ID: 1, Username: "alice"}, back)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp := get(link); resp.StatusCode != 303 || resp.Header.Get("Location") != back {
-		t.Fatalf("GET link = %d -> %q, want 303 -> %q", resp.StatusCode, resp.Header.Get("Location"), back)
-	}
-	resp = get(base + back)
-	if resp.StatusCode != 303 || resp.Header.Get("Location") != next {
-		t.Fatalf("GET /login signed in = %d -> %q, want 303 -> %q", resp.StatusCode, resp.Header.Get("Location"), next)
-	}
-	var sid string
-	for _, ck := range resp.Cookies() {
-		if ck.Name == SessionCookie && ck.Domain == "ws.test" && ck.HttpOnly {
-			sid = ck.Value
-		}
-	}
-	if sid == "" {
-		t.Fatalf("GET /login signed in set no HttpOnly %s cookie for ws.test: %v", SessionCookie, resp.Header["Set-Cookie"])
-	}
-	req, _ := http.NewRequest("GET", base+"/api/v1/workspaces", nil)
-	req.AddCookie(&http.Cookie{Name: SessionCookie, Value: sid})
-	r2, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(r2.Body)
-	r2.Body.Close()
-	if r2.StatusCode != 200 || !strings.Contains(string(body), `"user":"alice"`) {
-		t.Errorf("the cookie from /login: %d %s, want alice's list", r2.StatusCode, body)
-	}
-	// Redirects stay on the gateway and its endpoint hosts.
-	if resp := get(base + "/login?next=" + url.QueryEscape("https://evil.example/")); resp.Header.Get("Location") != "/" {
-		t.Errorf("GET /login?next=evil -> %q, want /", resp.Header.Get("Location"))
-	}
-}
-
-func TestStripCredentialsDropsWebCookies(t *testing.T) {
-	req := httptest.NewRequest("GET", "/w/42/demo/8080/", nil)
-	for _, n := range []string{SessionCookie, "ws_web_session", "__Host-ws_web_session", "__Host-ws_web_csrf", "app"} {
+func TestStripCredentialsDropsWsCookies(t *testing.T) {
+	g := startGateway(t, nil)
+	req := httptest.NewRequest("GET", "/", nil)
+	for _, n := range []string{"ws_endpoint", "__Host-ws_endpoint", "ws_web_session", "__Host-ws_web_session", "__Host-ws_web_csrf", "app"} {
 		req.AddCookie(&http.Cookie{Name: n, Value: "v"})
 	}
-	stripCredentials(req, &user{viaCookie: true})
+	req.Header.Set("Authorization", "Basic app-credential")
+	g.s.stripCredentials(req, &user{cred: CredEndpointSession})
 	var got []string
 	for _, c := range req.Cookies() {
 		got = append(got, c.Name)
 	}
-	if strings.Join(got, ",") != "app" {
-		t.Errorf("cookies proxied to the workspace = %v, want only app", got)
+	if strings.Join(got, ",") != "app" || req.Header.Get("Authorization") == "" {
+		t.Errorf("cookies proxied to the workspace = %v (Authorization %q), want only app and the app's own Authorization", got, req.Header.Get("Authorization"))
 	}
 }

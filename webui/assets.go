@@ -59,7 +59,7 @@ func handleAsset(w http.ResponseWriter, r *http.Request) {
 // pages are the templates, each parsed with the shared layout.
 var pages = func() map[string]*template.Template {
 	p := map[string]*template.Template{}
-	for _, name := range []string{"list", "terminal", "signin", "message"} {
+	for _, name := range []string{"list", "terminal", "signin", "message", "sessions"} {
 		p[name] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
 	}
 	return p

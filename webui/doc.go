@@ -25,14 +25,25 @@
 //	GET  /signin/link/{token}              consume a link from [UI.MintLink]
 //	GET  /signin/oauth, /oauth/callback    GitLab OAuth with PKCE, when [Config.OAuth] is set
 //	POST /signout
+//	GET  /sessions, POST /sessions/end     the user's sessions, and ending them (CSRF-checked)
 //	GET  /terminal/{project}/-/{name}      the terminal page; see [TerminalPath]
 //	GET  /terminal/{project}/-/{name}/tty  the terminal's WebSocket (Origin must match PublicURL)
 //	GET  /assets/{file}                    the embedded, pre-built JS and CSS (webui/dist)
 //
-// None of these overlap the gateway's own routes (/healthz, /metrics, /login, /api/v1/...,
-// /w/...), so the gateway can register the UI as the fallback, mux.Handle("/", ui), and Go's
-// ServeMux still sends its more specific patterns to the gateway. Cookies are named
-// ws_web_* (__Host-ws_web_* with TLS) so they never clash with the gateway's ws_session.
+// None of these overlap the gateway's own routes (/healthz, /metrics, /login, /endpoint-auth,
+// /api/v1/..., /w/...), so the gateway can register the UI as the fallback,
+// mux.Handle("/", ui), and Go's ServeMux still sends its more specific patterns to the
+// gateway. Cookies are named ws_web_* (__Host-ws_web_* with TLS) and built by [Cookie], which
+// the gateway uses for its own endpoint cookies too.
+//
+// # Sessions
+//
+// A session keeps the credential it was made with (the pasted token, the token a link was
+// minted with, or the OAuth token source) and checks it with [Backend.UserFromToken] every
+// [Config.Recheck]: a token GitLab rejects ([ErrTokenRejected]) ends the session and closes
+// its terminals. [UI.SessionOf] and [UI.Alive] let the embedding server use sessions;
+// [UI.Sessions] and [UI.EndSession] list and end them. A user has at most
+// [Config.MaxSessionsPerUser]. A sign-in continues only to paths [Config.NextAllowed] allows.
 //
 // # Terminal WebSocket protocol
 //

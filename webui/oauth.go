@@ -2,16 +2,14 @@ package webui
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // OAuthConfig enables "Sign in with GitLab": the OAuth 2 authorization code flow with PKCE
@@ -40,8 +38,6 @@ func (c *OAuthConfig) origin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-func (c *OAuthConfig) endpoint(p string) string { return strings.TrimSuffix(c.GitLabURL, "/") + p }
-
 const oauthTTL = 10 * time.Minute
 
 func (ui *UI) oauthCookie() string {
@@ -51,45 +47,60 @@ func (ui *UI) oauthCookie() string {
 	return "ws_web_oauth"
 }
 
-func (ui *UI) redirectURI() string {
-	return strings.TrimSuffix(ui.cfg.PublicURL, "/") + "/oauth/callback"
-}
-
-func (ui *UI) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
+// oauth2Config is GitLab's OAuth application as golang.org/x/oauth2 sees it.
+func (ui *UI) oauth2Config() *oauth2.Config {
 	oc := ui.cfg.OAuth
-	if oc == nil {
-		ui.message(w, r, http.StatusNotFound, "GitLab sign-in is not set up", "This gateway has no GitLab OAuth application; sign in with a token.")
-		return
-	}
-	state, verifier := secret(), secret()
-	now := ui.cfg.Now()
-	ui.store.mu.Lock()
-	ui.store.sweep(now)
-	ui.store.oauth[key(state)] = &oauthState{verifier: verifier, next: safeNext(r.URL.Query().Get("next")), expires: now.Add(oauthTTL)}
-	ui.store.mu.Unlock()
-	// The state also goes in a cookie, so the callback only completes in the browser that
-	// started the flow. Lax: GitLab's redirect back is a cross-site top-level GET.
-	ui.setCookie(w, ui.oauthCookie(), state, oauthTTL, http.SameSiteLaxMode)
-	sum := sha256.Sum256([]byte(verifier))
 	scopes := oc.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{"read_user"}
 	}
-	q := url.Values{
-		"client_id":             {oc.ClientID},
-		"redirect_uri":          {ui.redirectURI()},
-		"response_type":         {"code"},
-		"state":                 {state},
-		"scope":                 {strings.Join(scopes, " ")},
-		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"},
+	base := strings.TrimSuffix(oc.GitLabURL, "/")
+	return &oauth2.Config{
+		ClientID:     oc.ClientID,
+		ClientSecret: oc.ClientSecret,
+		Endpoint: oauth2.Endpoint{AuthURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token",
+			AuthStyle: oauth2.AuthStyleInParams},
+		RedirectURL: strings.TrimSuffix(ui.cfg.PublicURL, "/") + "/oauth/callback",
+		Scopes:      scopes,
 	}
-	http.Redirect(w, r, oc.endpoint("/oauth/authorize?"+q.Encode()), http.StatusSeeOther)
+}
+
+// oauthContext carries the HTTP client the token exchange and refreshes use.
+func (ui *UI) oauthContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, ui.cfg.HTTPClient)
+}
+
+func (ui *UI) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
+	if ui.cfg.OAuth == nil {
+		ui.message(w, r, http.StatusNotFound, "GitLab sign-in is not set up", "This gateway has no GitLab OAuth application; sign in with a token.")
+		return
+	}
+	state, verifier := secret(), oauth2.GenerateVerifier()
+	now := ui.now()
+	st := ui.store
+	st.mu.Lock()
+	st.sweepLocked(now, false)
+	if len(st.oauth) >= maxPending {
+		st.sweepLocked(now, true)
+	}
+	full := len(st.oauth) >= maxPending
+	if !full {
+		st.oauth[key(state)] = &oauthState{verifier: verifier, next: ui.next(r.URL.Query().Get("next")), expires: now.Add(oauthTTL)}
+	}
+	st.mu.Unlock()
+	if full {
+		ui.log.Warn("webui: too many GitLab sign-ins in progress", "limit", maxPending)
+		ui.message(w, r, http.StatusServiceUnavailable, "Too many sign-ins in progress", "Try again in a few minutes.")
+		return
+	}
+	// The state also goes in a cookie, so the callback only completes in the browser that
+	// started the flow. Lax: GitLab's redirect back is a cross-site top-level GET.
+	ui.setCookie(w, ui.oauthCookie(), state, oauthTTL, http.SameSiteLaxMode)
+	http.Redirect(w, r, ui.oauth2Config().AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusSeeOther)
 }
 
 func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
-	oc := ui.cfg.OAuth
-	if oc == nil {
+	if ui.cfg.OAuth == nil {
 		ui.message(w, r, http.StatusNotFound, "GitLab sign-in is not set up", "This gateway has no GitLab OAuth application.")
 		return
 	}
@@ -97,7 +108,7 @@ func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	c, err := r.Cookie(ui.oauthCookie())
 	ui.setCookie(w, ui.oauthCookie(), "", -1, http.SameSiteLaxMode)
-	now := ui.cfg.Now()
+	now := ui.now()
 	ui.store.mu.Lock()
 	st, ok := ui.store.oauth[key(state)]
 	delete(ui.store.oauth, key(state))
@@ -111,64 +122,39 @@ func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 		ui.signInRefused(w, r, http.StatusUnauthorized, "GitLab sign-in was declined", "GitLab said: "+e+".")
 		return
 	}
-	token, err := ui.exchange(r.Context(), oc, q.Get("code"), st.verifier)
+	conf := ui.oauth2Config()
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	tok, err := conf.Exchange(ui.oauthContext(ctx), q.Get("code"), oauth2.VerifierOption(st.verifier))
+	cancel()
 	if err != nil {
 		ui.log.Error("webui: oauth token exchange", "err", err)
 		ui.signInRefused(w, r, http.StatusBadGateway, "GitLab sign-in failed", "The gateway could not complete sign-in with GitLab. Try again.")
 		return
 	}
-	u, err := ui.b.UserFromToken(r.Context(), token)
+	u, err := ui.b.UserFromToken(r.Context(), tok.AccessToken)
 	if err != nil {
 		ui.log.Warn("webui: oauth user refused", "err", err)
 		ui.signInRefused(w, r, http.StatusUnauthorized, "GitLab sign-in failed", "GitLab's token was not accepted by the gateway.")
 		return
 	}
-	ui.startSession(w, r, u)
+	// The session keeps the token (in memory only) to check it again every Recheck; GitLab's
+	// access tokens last 2 hours, and the source refreshes them with the refresh token.
+	ui.startSession(w, r, u, "oauth", oauthCredential{conf.TokenSource(ui.oauthContext(context.Background()), tok)})
 	http.Redirect(w, r, ui.path(st.next), http.StatusSeeOther)
 }
 
-// exchange trades an authorization code for an access token; the token is used once, to
-// learn who signed in, and is not kept.
-func (ui *UI) exchange(ctx context.Context, oc *OAuthConfig, code, verifier string) (string, error) {
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"redirect_uri":  {ui.redirectURI()},
-		"client_id":     {oc.ClientID},
-		"code_verifier": {verifier},
-	}
-	if oc.ClientSecret != "" {
-		form.Set("client_secret", oc.ClientSecret)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, oc.endpoint("/oauth/token"), strings.NewReader(form.Encode()))
+// oauthCredential is an OAuth sign-in's token, refreshed when it expires. A refresh that
+// GitLab refuses (the grant was revoked) is a rejected token: the session ends.
+type oauthCredential struct{ ts oauth2.TokenSource }
+
+func (c oauthCredential) Token(context.Context) (string, error) {
+	t, err := c.ts.Token()
 	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := ui.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("post /oauth/token: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return "", fmt.Errorf("read /oauth/token: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+			return "", fmt.Errorf("%w: refresh: %s", ErrTokenRejected, re.ErrorCode)
 		}
-		_ = json.Unmarshal(body, &e)
-		return "", fmt.Errorf("post /oauth/token: %s %s", resp.Status, e.Error)
-	}
-	var t struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
-		return "", errors.New("post /oauth/token: no access_token in the response")
+		return "", err
 	}
 	return t.AccessToken, nil
 }

@@ -95,15 +95,37 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 		}
 	}()
 
-	// Pings find dead links behind NATs and keep idle proxies from closing the socket.
+	// The session is checked again every Recheck while the terminal is open: a token
+	// revoked in GitLab, or the session ended on the sessions page, closes it.
 	go func() {
-		tick := time.NewTicker(pingInterval)
+		tick := ui.cfg.Clock.NewTicker(ui.cfg.Recheck)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case <-tick.Chan():
+				if _, err := ui.Alive(ctx, s.id); errors.Is(err, ErrNoSession) {
+					ui.log.Info("webui: terminal closed: its session ended", "user", s.user.Username, "project", project, "name", name)
+					writeControl(context.Background(), c, control{Type: "error", Reason: "signed_out",
+						Message: "You were signed out: the session ended, or GitLab no longer accepts your token. Sign in again."})
+					c.Close(websocket.StatusPolicyViolation, "signed out")
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+
+	// Pings find dead links behind NATs and keep idle proxies from closing the socket.
+	go func() {
+		tick := ui.cfg.Clock.NewTicker(pingInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.Chan():
 				pctx, pcancel := context.WithTimeout(ctx, pingInterval)
 				err := c.Ping(pctx)
 				pcancel()

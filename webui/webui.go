@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // Errors that [Backend.OpenTerminal] wraps so the page can say what went wrong.
@@ -19,6 +21,10 @@ var (
 	ErrForbidden   = errors.New("forbidden")
 	ErrNotFound    = errors.New("workspace not found")
 	ErrUnavailable = errors.New("workspace not running")
+	// ErrTokenRejected is wrapped by [Backend.UserFromToken] when GitLab refused the token
+	// (any other error means GitLab could not be asked). A session whose token is
+	// rejected on a re-check ends.
+	ErrTokenRejected = errors.New("token rejected")
 )
 
 // User is a GitLab user, as [Backend.UserFromToken] found it.
@@ -54,7 +60,9 @@ type Terminal interface {
 
 // Backend is what the page needs from the gateway.
 type Backend interface {
-	// UserFromToken verifies a GitLab token (personal or OAuth access token).
+	// UserFromToken verifies a GitLab token (personal or OAuth access token); a refused
+	// token is an error wrapping ErrTokenRejected. It is called again for every session
+	// every Config.Recheck.
 	UserFromToken(ctx context.Context, gitlabToken string) (User, error)
 	// Workspaces lists u's workspaces.
 	Workspaces(ctx context.Context, u User) ([]Workspace, error)
@@ -72,8 +80,19 @@ type Config struct {
 	// Secure marks cookies Secure. It is implied when PublicURL is https; set it when a
 	// proxy terminates TLS in front of a gateway whose PublicURL still says http.
 	Secure bool
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
+	// Clock is the clock of expiry and re-checks; the real one when nil.
+	Clock clockwork.Clock
+	// Recheck is how often a session's credential is checked again with
+	// [Backend.UserFromToken] (default 60 seconds): a token revoked in GitLab ends the
+	// sessions it made, and their open terminals, within this time.
+	Recheck time.Duration
+	// MaxSessionsPerUser bounds one user's sessions, and one user's unused sign-in links
+	// (default 20); a new one ends the oldest.
+	MaxSessionsPerUser int
+	// NextAllowed says which UI-relative paths a sign-in may continue to (the "next" of
+	// /signin, OAuth and links); default: the UI's own pages (/, /sessions, /terminal/...).
+	// Anything else continues to "/".
+	NextAllowed func(path string) bool
 	// LinkTTL is how long a link from MintLink stays valid (default 2 minutes).
 	LinkTTL time.Duration
 	// SessionTTL is how long a browser stays signed in (default 12 hours).
@@ -105,8 +124,17 @@ func New(cfg Config, b Backend) (*UI, error) {
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 		return nil, fmt.Errorf("public URL %q: want http(s)://host[/path]", cfg.PublicURL)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = time.Minute
+	}
+	if cfg.MaxSessionsPerUser <= 0 {
+		cfg.MaxSessionsPerUser = 20
+	}
+	if cfg.NextAllowed == nil {
+		cfg.NextAllowed = ownPage
 	}
 	if cfg.LinkTTL <= 0 {
 		cfg.LinkTTL = 2 * time.Minute
@@ -147,6 +175,8 @@ func (ui *UI) routes() {
 	m.HandleFunc("GET /signin/oauth", ui.handleOAuthStart)
 	m.HandleFunc("GET /oauth/callback", ui.handleOAuthCallback)
 	m.HandleFunc("POST /signout", ui.handleSignOut)
+	m.HandleFunc("GET /sessions", ui.requireUser(ui.handleSessions))
+	m.HandleFunc("POST /sessions/end", ui.requireUser(ui.handleSessionEnd))
 	m.HandleFunc("GET /assets/{file}", handleAsset)
 	m.HandleFunc("GET /terminal/{path...}", ui.requireUser(ui.handleWorkspace))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +259,7 @@ func (ui *UI) handleList(w http.ResponseWriter, r *http.Request, s *session) {
 		ui.message(w, r, http.StatusBadGateway, "Could not list workspaces", "The gateway could not list your workspaces. Try again in a moment.")
 		return
 	}
-	now := ui.cfg.Now()
+	now := ui.now()
 	type row struct {
 		Workspace
 		Running  bool

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jonboulle/clockwork"
+
+	"github.com/ws-dev/ws/internal/testutil"
 )
 
 var alice = User{ID: 7, Username: "alice", Name: "Alice A"}
@@ -30,16 +33,27 @@ type fakeBackend struct {
 	openErr error
 	term    *fakeTerm
 	opened  []string // "project name cols rows"
+	revoked bool     // GitLab no longer accepts good-token
+	down    bool     // GitLab cannot be reached
+}
+
+func (b *fakeBackend) set(f func(*fakeBackend)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(b)
 }
 
 func (b *fakeBackend) UserFromToken(_ context.Context, tok string) (User, error) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.tokens = append(b.tokens, tok)
-	b.mu.Unlock()
-	if tok == "good-token" {
+	if tok == "good-token" && !b.revoked {
 		return alice, nil
 	}
-	return User{}, errors.New("gitlab: 401 Unauthorized")
+	if b.down {
+		return User{}, errors.New("dial gitlab: connection refused")
+	}
+	return User{}, fmt.Errorf("%w: gitlab: 401 Unauthorized", ErrTokenRejected)
 }
 
 func (b *fakeBackend) Workspaces(context.Context, User) ([]Workspace, error) {
@@ -94,23 +108,23 @@ func (t *fakeTerm) Wait() (int, error)          { return t.code, t.waitErr }
 func (t *fakeTerm) Close() error                { t.once.Do(func() { close(t.closed) }); return nil }
 
 type fixture struct {
-	ui  *UI
-	srv *httptest.Server
-	b   *fakeBackend
-	now time.Time
-	log *bytes.Buffer
+	ui    *UI
+	srv   *httptest.Server
+	b     *fakeBackend
+	clock *clockwork.FakeClock
+	log   *testutil.SyncBuffer
 }
 
 // newFixture serves a UI whose PublicURL is the test server's own URL (plus path).
 func newFixture(t *testing.T, path string, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{b: &fakeBackend{term: newFakeTerm()}, now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), log: &bytes.Buffer{}}
+	f := &fixture{b: &fakeBackend{term: newFakeTerm()}, clock: clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)), log: &testutil.SyncBuffer{}}
 	var h http.Handler = http.NotFoundHandler()
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)
 	cfg := Config{
 		PublicURL: f.srv.URL + path,
-		Now:       func() time.Time { return f.now },
+		Clock:     f.clock,
 		Logger:    slog.New(slog.NewTextHandler(f.log, nil)),
 	}
 	if mod != nil {
@@ -155,7 +169,7 @@ func cookie(resp *http.Response, name string) *http.Cookie {
 // signIn consumes a fresh link for alice and returns the session cookie.
 func (f *fixture) signIn(t *testing.T) *http.Cookie {
 	t.Helper()
-	link, err := f.ui.MintLink(alice, "/")
+	link, err := f.ui.MintLink(alice, "good-token", "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +183,7 @@ func (f *fixture) signIn(t *testing.T) *http.Cookie {
 
 func TestLinkSignsInOnce(t *testing.T) {
 	f := newFixture(t, "", nil)
-	link, err := f.ui.MintLink(alice, TerminalPath("grp/sub/app", "demo"))
+	link, err := f.ui.MintLink(alice, "good-token", TerminalPath("grp/sub/app", "demo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +215,8 @@ func TestLinkSignsInOnce(t *testing.T) {
 
 func TestLinkExpires(t *testing.T) {
 	f := newFixture(t, "", nil)
-	link, _ := f.ui.MintLink(alice, "/")
-	f.now = f.now.Add(2*time.Minute + time.Second)
+	link, _ := f.ui.MintLink(alice, "good-token", "/")
+	f.clock.Advance(2*time.Minute + time.Second)
 	resp, body := get(t, link)
 	if resp.StatusCode != http.StatusGone || !strings.Contains(body, "expired") || cookie(resp, "ws_web_session") != nil {
 		t.Errorf("GET after 2m1s = %d, want 410 'expired' without a cookie; body:\n%s", resp.StatusCode, body)
@@ -212,7 +226,7 @@ func TestLinkExpires(t *testing.T) {
 func TestMintLinkRefusesOffsitePaths(t *testing.T) {
 	f := newFixture(t, "", nil)
 	for _, p := range []string{"", "https://evil.example/", "//evil.example/", "/\\evil.example", "w/x"} {
-		if _, err := f.ui.MintLink(alice, p); err == nil {
+		if _, err := f.ui.MintLink(alice, "good-token", p); err == nil {
 			t.Errorf("MintLink(%q) = nil error, want one", p)
 		}
 	}
@@ -229,7 +243,7 @@ func TestCookieFlags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, "", func(c *Config) { c.Secure = tc.secure })
-			link, _ := f.ui.MintLink(alice, "/")
+			link, _ := f.ui.MintLink(alice, "good-token", "/")
 			resp, _ := get(t, link)
 			c := cookie(resp, tc.want)
 			if c == nil {
@@ -254,7 +268,7 @@ func TestSignedOutIsRedirected(t *testing.T) {
 	}
 	// An expired session counts as none.
 	sess := f.signIn(t)
-	f.now = f.now.Add(12*time.Hour + time.Second)
+	f.clock.Advance(12*time.Hour + time.Second)
 	if resp, _ := get(t, f.srv.URL+"/", sess); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("GET / with a 12h1m-old session = %d, want 303 to sign in", resp.StatusCode)
 	}
@@ -357,7 +371,7 @@ func TestTokenSignInRateLimited(t *testing.T) {
 	if n := len(f.b.tokens); n != maxFailures {
 		t.Errorf("UserFromToken called %d times, want %d (not for the limited attempt)", n, maxFailures)
 	}
-	f.now = f.now.Add(time.Minute)
+	f.clock.Advance(time.Minute)
 	if r := postForm(t, f, "/signin", f.srv.URL, good, csrf); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("attempt a minute later = %d, want 303", r.StatusCode)
 	}
@@ -508,7 +522,7 @@ func TestTerminalOpenErrors(t *testing.T) {
 
 func TestMountedUnderPath(t *testing.T) {
 	f := newFixture(t, "/ui", nil)
-	link, _ := f.ui.MintLink(alice, TerminalPath("grp/app", "demo"))
+	link, _ := f.ui.MintLink(alice, "good-token", TerminalPath("grp/app", "demo"))
 	if !strings.HasPrefix(link, f.srv.URL+"/ui/signin/link/") {
 		t.Errorf("MintLink = %q, want it under /ui", link)
 	}
@@ -541,7 +555,8 @@ func TestOAuthPKCE(t *testing.T) {
 			http.Error(w, `{"error":"invalid_grant"}`, http.StatusBadRequest)
 			return
 		}
-		fmt.Fprint(w, `{"access_token":"good-token","token_type":"Bearer"}`)
+		w.Header().Set("Content-Type", "application/json") // as GitLab answers
+		fmt.Fprint(w, `{"access_token":"good-token","token_type":"Bearer","refresh_token":"refresh-1","expires_in":7200}`)
 	}))
 	defer gitlab.Close()
 	f := newFixture(t, "", func(c *Config) { c.OAuth = &OAuthConfig{GitLabURL: gitlab.URL, ClientID: "app-id"} })

@@ -41,6 +41,10 @@ type ServeOptions struct {
 	// OAuthClientSecret comes from its flag, env or key, or from OAuthClientSecretFile.
 	OAuthClientSecret     string
 	OAuthClientSecretFile string
+	// Limits (0: the gateway's defaults).
+	MaxTunnelStreams   int
+	MaxAgentStreams    int
+	MaxSessionsPerUser int
 	// Ready, when set, receives the bound address (tests).
 	Ready func(net.Addr)
 	set   map[string]bool // flags given on the command line
@@ -60,6 +64,9 @@ type fileConfig struct {
 	OAuthClientID    string   `yaml:"oauth-client-id"`
 	OAuthSecret      string   `yaml:"oauth-client-secret"`
 	OAuthSecretFile  string   `yaml:"oauth-client-secret-file"`
+	MaxTunnelStreams *int     `yaml:"max-tunnel-streams"`
+	MaxAgentStreams  *int     `yaml:"max-agent-streams"`
+	MaxSessions      *int     `yaml:"max-sessions-per-user"`
 }
 
 // NewCmdGateway returns 'ws gateway' with its 'serve' subcommand.
@@ -89,7 +96,7 @@ See docs/gateway.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}
-			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file"} {
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user"} {
 				opts.set[name] = c.Flags().Changed(name)
 			}
 			if err := opts.resolve(); err != nil {
@@ -109,12 +116,15 @@ See docs/gateway.md.`,
 	fl.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate `file` (PEM); without it, plain HTTP behind a TLS proxy")
 	fl.StringVar(&opts.TLSKey, "tls-key", "", "TLS key `file` (PEM)")
 	fl.StringVar(&opts.EndpointDomain, "endpoint-domain", "", "wildcard domain of endpoint URLs (default: the public URL's host)")
-	fl.BoolVar(&opts.PathURLs, "path-urls", false, "advertise path-based endpoint URLs (no wildcard DNS)")
+	fl.BoolVar(&opts.PathURLs, "path-urls", false, "serve and advertise path-based endpoint URLs (no wildcard DNS); unsafe with several users, see docs/gateway.md")
 	fl.BoolVar(&opts.AllowMaintainers, "allow-maintainers", false, "let project maintainers attach to others' workspaces")
-	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "extra Origin host patterns for the browser terminal")
+	fl.StringSliceVar(&opts.AllowedOrigins, "allowed-origins", nil, "extra Origin host patterns for the terminal API WebSocket (never endpoint hosts)")
 	fl.StringVar(&opts.OAuthClientID, "oauth-client-id", "", "GitLab OAuth application ID: enables \"Sign in with GitLab\" on the web page")
 	fl.StringVar(&opts.OAuthClientSecret, "oauth-client-secret", "", "the OAuth application's secret (confidential applications; prefer the file)")
 	fl.StringVar(&opts.OAuthClientSecretFile, "oauth-client-secret-file", "", "`file` holding the OAuth application's secret")
+	fl.IntVar(&opts.MaxTunnelStreams, "max-tunnel-streams", gw.DefaultMaxTunnelStreams, "streams one CLI tunnel may have open")
+	fl.IntVar(&opts.MaxAgentStreams, "max-agent-streams", gw.DefaultMaxAgentStreams, "streams and port connections open to one workspace's agent")
+	fl.IntVar(&opts.MaxSessionsPerUser, "max-sessions-per-user", gw.DefaultMaxSessionsPerUser, "browser sessions per user; a new one ends the oldest")
 	return cmd
 }
 
@@ -132,7 +142,7 @@ func (o *ServeOptions) resolve() error {
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
-			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file"}
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user"}
 		}
 	}
 	str := func(flag string, dst *string, file string) {
@@ -177,6 +187,28 @@ func (o *ServeOptions) resolve() error {
 	if err := boolean("allow-maintainers", &o.AllowMaintainers, fc.AllowMaintainers); err != nil {
 		return err
 	}
+	for _, n := range []struct {
+		flag string
+		dst  *int
+		file *int
+	}{{"max-tunnel-streams", &o.MaxTunnelStreams, fc.MaxTunnelStreams}, {"max-agent-streams", &o.MaxAgentStreams, fc.MaxAgentStreams},
+		{"max-sessions-per-user", &o.MaxSessionsPerUser, fc.MaxSessions}} {
+		if !o.set[n.flag] {
+			env := "WS_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(n.flag, "-", "_"))
+			if v := o.Getenv(env); v != "" {
+				i, err := strconv.Atoi(v)
+				if err != nil {
+					return cmdutil.FlagErrorf("gateway serve", "%s=%q: want a number", env, v)
+				}
+				*n.dst = i
+			} else if n.file != nil {
+				*n.dst = *n.file
+			}
+		}
+		if *n.dst < 1 {
+			return cmdutil.FlagErrorf("gateway serve", "--%s must be at least 1", n.flag)
+		}
+	}
 	if !o.set["allowed-origins"] {
 		if v := o.Getenv("WS_GATEWAY_ALLOWED_ORIGINS"); v != "" {
 			o.AllowedOrigins = strings.Split(v, ",")
@@ -218,6 +250,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		GitLabURL: o.GitLabURL, PublicURL: o.PublicURL, EndpointDomain: o.EndpointDomain,
 		PathURLs: o.PathURLs, AllowMaintainers: o.AllowMaintainers, AllowedOrigins: o.AllowedOrigins, Logger: logger,
 		TLS: o.TLSCert != "", OAuthClientID: o.OAuthClientID, OAuthClientSecret: o.OAuthClientSecret,
+		MaxTunnelStreams: o.MaxTunnelStreams, MaxAgentStreams: o.MaxAgentStreams, MaxSessionsPerUser: o.MaxSessionsPerUser,
 	})
 	if err != nil {
 		return cmdutil.FlagErrorf("gateway serve", "%v", err)

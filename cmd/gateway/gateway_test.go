@@ -38,13 +38,7 @@ func TestServeOAuthSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ios, _, _, _ := cmdutil.Test()
-			f := &cmdutil.Factory{IO: ios, Getenv: func(k string) string { return tt.env[k] }}
-			var got *ServeOptions
-			cmd := NewCmdGateway(f, func(o *ServeOptions) error { got = o; return nil })
-			cmd.SetArgs(append(append([]string{}, base...), tt.args...))
-			cmd.SilenceErrors, cmd.SilenceUsage = true, true
-			err := cmd.Execute()
+			got, err := parseServe(append(append([]string{}, base...), tt.args...), tt.env)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -59,4 +53,56 @@ func TestServeOAuthSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestServeLimitSettings(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "gateway.yml")
+	if err := os.WriteFile(cfgFile, []byte("max-tunnel-streams: 100\nmax-sessions-per-user: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"serve", "--gitlab-url", "https://gitlab.example.com", "--public-url", "https://ws.example.com"}
+	for _, tt := range []struct {
+		name                    string
+		args                    []string
+		env                     map[string]string
+		tunnel, agent, sessions int
+		wantErr                 string
+	}{
+		{name: "defaults", tunnel: 1024, agent: 4096, sessions: 20},
+		{name: "flags", args: []string{"--max-tunnel-streams", "10", "--max-agent-streams", "20", "--max-sessions-per-user", "2"}, tunnel: 10, agent: 20, sessions: 2},
+		{name: "env", env: map[string]string{"WS_GATEWAY_MAX_AGENT_STREAMS": "77"}, tunnel: 1024, agent: 77, sessions: 20},
+		{name: "config file", args: []string{"--config", cfgFile}, tunnel: 100, agent: 4096, sessions: 3},
+		{name: "flag beats file", args: []string{"--config", cfgFile, "--max-tunnel-streams", "5"}, tunnel: 5, agent: 4096, sessions: 3},
+		{name: "zero", args: []string{"--max-tunnel-streams", "0"}, wantErr: "--max-tunnel-streams must be at least 1"},
+		{name: "bad env", env: map[string]string{"WS_GATEWAY_MAX_SESSIONS_PER_USER": "many"}, wantErr: "want a number"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseServe(append(append([]string{}, base...), tt.args...), tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.MaxTunnelStreams != tt.tunnel || got.MaxAgentStreams != tt.agent || got.MaxSessionsPerUser != tt.sessions {
+				t.Errorf("limits = %d, %d, %d; want %d, %d, %d", got.MaxTunnelStreams, got.MaxAgentStreams, got.MaxSessionsPerUser, tt.tunnel, tt.agent, tt.sessions)
+			}
+		})
+	}
+}
+
+// parseServe runs 'ws gateway' with args and env up to the point of serving, and returns
+// the options it would serve with.
+func parseServe(args []string, env map[string]string) (*ServeOptions, error) {
+	ios, _, _, _ := cmdutil.Test()
+	f := &cmdutil.Factory{IO: ios, Getenv: func(k string) string { return env[k] }}
+	var got *ServeOptions
+	cmd := NewCmdGateway(f, func(o *ServeOptions) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SilenceErrors, cmd.SilenceUsage = true, true
+	return got, cmd.Execute()
 }

@@ -1,6 +1,8 @@
-// Browser test of the web terminal: Debian's chromium, driven by playwright-core, against the
-// real thing: internal/e2e/browserserver runs a real gateway (with a fake GitLab that checks
-// tokens) and a real agent ('ws agent') for workspace demo. Run through run.sh (make test-browser).
+// Browser test of the web terminal and of the gateway's trust boundary: Debian's chromium,
+// driven by playwright-core, against the real thing: internal/e2e/browserserver runs a real
+// gateway (with a fake GitLab that checks tokens) and real agents ('ws agent') for alice's
+// workspace demo and bob's workspace evil, whose endpoint serves an attacker's page. Run
+// through run.sh (make test-browser).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +18,8 @@ const wsBin = process.env.WS_BIN;
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 assert.ok(out && serverBin && wsBin, 'run through run.sh: WS_OUT, WS_SERVER and WS_BIN must be set');
 
-let server, base, control, token, badToken, context, page, profile, firstLink;
+let server, base, direct, control, token, badToken, bobToken, aliceEndpoint, bobEndpoint, evil;
+let context, page, profile, firstLink;
 const terminalPath = '/terminal/group/app/-/demo';
 
 // ctl stops or starts the workspace: the server answers once the gateway agrees.
@@ -28,7 +31,7 @@ async function ctl(what) {
 // mintLink asks the gateway for a sign-in link as 'ws open demo' does: POST /api/v1/links
 // with alice's GitLab token.
 async function mintLink() {
-  const resp = await fetch(base + '/api/v1/links', {
+  const resp = await fetch(direct + '/api/v1/links', {
     method: 'POST',
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ project: 'group/app', name: 'demo' }),
@@ -73,7 +76,7 @@ before(async () => {
     createInterface({ input: server.stdout }).once('line', resolve);
     server.once('exit', (code) => reject(new Error(`browserserver exited ${code}; see ${out}/server.log`)));
   });
-  ({ url: base, control, token, badToken } = JSON.parse(first));
+  ({ url: base, direct, control, token, badToken, bobToken, aliceEndpoint, bobEndpoint, evil } = JSON.parse(first));
 
   profile = mkdtempSync(path.join(tmpdir(), 'ws-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
@@ -173,8 +176,7 @@ test('the workspace list shows status, age and endpoints, and is keyboard-usable
   const row = page.locator('tr', { hasText: 'group/app /' }).first();
   assert.match(await row.innerText(), /running/);
   assert.match(await row.innerText(), /\b(\d+s|\dm)\b/, 'age: the agent connected moments ago');
-  const port = new URL(base).port;
-  assert.equal(await page.locator(`a[href="http://8080-demo--42.localhost:${port}/"]`).count(), 1, 'endpoint URL');
+  assert.equal(await page.locator(`a[href="${aliceEndpoint}/"]`).count(), 1, 'endpoint URL');
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to main content');
   await page.keyboard.press('Enter');
@@ -247,4 +249,55 @@ test('sign out, then sign in with a token on the sign-in page', async () => {
   await page.keyboard.press('Enter');
   await page.waitForURL(base + '/');
   assert.match(await page.locator('.who').innerText(), /Alice Liddell/);
+});
+
+// Issue 10, finding 1: another site posts a sign-in form with bob's token (login CSRF) and
+// sends the browser on to bob's workspace content on the gateway's own origin.
+test('another site cannot sign the browser in as someone else', async () => {
+  const bobPort = new URL(bobEndpoint).hostname.split('-')[0];
+  for (const action of ['/api/v1/session', '/signin']) {
+    const posted = page.waitForResponse((r) => r.url() === base + action && r.request().method() === 'POST');
+    await page.goto(`${evil}/csrf.html?` + new URLSearchParams({ action: base + action, token: bobToken, next: `/w/43/evil/${bobPort}/` }));
+    const resp = await posted;
+    assert.ok(resp.status() >= 400, `cross-site sign-in form to ${action}: ${resp.status()}, want it refused`);
+    assert.ok(!(await resp.allHeaders())['set-cookie']?.includes('session'), `${action} set a session cookie`);
+  }
+  await page.goto(base + '/');
+  assert.match(await page.locator('.who').innerText(), /Alice Liddell @alice/, 'still signed in as alice');
+  // Workspace content is never served on the gateway's origin (path URLs are off).
+  const r = await page.goto(`${base}/w/43/evil/${bobPort}/attack.html`);
+  assert.equal(r.status(), 404);
+});
+
+// Issue 10, finding 2 and the rest of finding 1: a page served by an endpoint (bob's, which
+// alice may open as a maintainer of his project) runs in alice's browser, on a host that is
+// same-site with the gateway, and tries her tunnel, her terminals and her own endpoint.
+test("an endpoint's page cannot reach the user's other workspace", async () => {
+  // Alice opens her own endpoint first: her browser then holds its cookie too.
+  await page.goto(aliceEndpoint + '/');
+  assert.equal(new URL(page.url()).origin, aliceEndpoint, 'signed in on the endpoint host through the hand-off');
+  assert.equal(await page.locator('h1').innerText(), "alice's app");
+  const hits = async () => Number(await (await fetch(control + '/hits')).text());
+  const before = await hits();
+
+  await page.goto(`${bobEndpoint}/attack.html?` + new URLSearchParams({ alice: aliceEndpoint, token: bobToken }));
+  assert.equal(new URL(page.url()).origin, bobEndpoint);
+  await page.waitForFunction(() => window.done === true, null, { timeout: 30000 });
+  const results = await page.evaluate(() => window.results);
+  await shot('attack-refused.png');
+  assert.deepEqual(results, {
+    'tunnel': 'refused',
+    'tunnel by name': 'refused',
+    'web terminal': 'refused',
+    'terminal API': 'refused',
+    "alice's endpoint": 'sent', // sent by the browser; the gateway refused it (below)
+  });
+  assert.equal(await hits(), before, "no POST of bob's page reached alice's application");
+
+  // Alice is still alice on the gateway, and her terminal still works.
+  await page.goto(base + terminalPath);
+  await page.waitForSelector('body[data-term-state=connected]');
+  assert.match(await page.locator('.who').innerText(), /Alice Liddell @alice/);
+  await run('echo still-alice');
+  await waitForLine(/^still-alice\s*$/);
 });

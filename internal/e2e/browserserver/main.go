@@ -1,30 +1,49 @@
 // Command browserserver runs the real thing for the browser test (webui/browsertest): a fake
-// GitLab that checks tokens, a real gateway (gateway.New, with its web page) and a real agent
-// ('ws agent', a child process) for workspace demo of project group/app, launched by alice.
+// GitLab that checks tokens, a real gateway (gateway.New, with its web page) and real agents
+// ('ws agent', child processes) for two users' workspaces:
 //
-// It prints one JSON line when the workspace runs:
+//   - alice's workspace demo of project group/app (42), whose endpoint "web" is alice's
+//     application: it counts the POSTs that reach it (the test checks none of an
+//     attacker's do);
+//   - bob's workspace evil of project bob/evil (43), whose endpoint "site" serves an
+//     attacker's page (attack.html). Alice maintains bob's project (--allow-maintainers),
+//     so she may open it: the page then runs in her browser, on its endpoint host, and
+//     tries to reach her workspace (issue 10, findings 1 and 2).
 //
-//	{"url": gateway URL, "control": control URL, "token": alice's GitLab token, "badToken": a refused one}
+// A third origin, http://evil.localhost:<port>, is "another site": its csrf.html posts a
+// sign-in form with bob's token to the gateway (login CSRF).
 //
-// and stops, stopping the agent, on SIGINT, SIGTERM or when its standard input closes (so a
-// dying test cannot leave it behind). The control listener (loopback, its own port, not the
-// gateway's) takes:
+// The gateway's public URL is http://ws.localhost:<port>, its endpoints are
+// http://<port>-<name>--<project>.ws.localhost:<port> (Chromium resolves *.localhost to
+// the loopback address), so endpoints are same-site with the gateway, as in production.
+// Programs that do not resolve *.localhost (node's fetch, the agents) use "direct".
 //
-//	POST /stop    the workspace stops: SIGTERM to the agent, as a runner stops a cancelled job,
-//	              and once it has exited, the gateway no longer knows the workspace
+// It prints one JSON line when both workspaces run:
+//
+//	{"url", "direct", "control", "token", "badToken", "bobToken", "aliceEndpoint", "bobEndpoint", "evil"}
+//
+// and stops, stopping the agents, on SIGINT, SIGTERM or when its standard input closes (so
+// a dying test cannot leave it behind). The control listener (loopback, its own port, not
+// the gateway's) takes:
+//
+//	POST /stop    alice's workspace stops: SIGTERM to its agent, as a runner stops a
+//	              cancelled job, and once it has exited, the gateway no longer knows it
 //	POST /start   a new agent with the same job token; answers once the workspace runs
+//	GET  /hits    how many POSTs reached alice's application
 //
-// The plan's postStart gives the shell a green prompt and a greeting (through ~/.bash_profile),
-// so the test sees that postStart ran in the workspace before the terminal opened.
+// The plan's postStart gives alice's shell a green prompt and a greeting (through
+// ~/.bash_profile), so the test sees that postStart ran before the terminal opened.
 package main
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,8 +51,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,10 +64,13 @@ import (
 )
 
 const (
-	jobToken   = "job-token-browser-SECRET"
-	aliceToken = "glpat-alice-browser-SECRET"
-	badToken   = "glpat-wrong"
-	projectID  = 42
+	jobToken    = "job-token-browser-SECRET"
+	bobJobToken = "job-token-bob-browser-SECRET"
+	aliceToken  = "glpat-alice-browser-SECRET"
+	bobToken    = "glpat-bob-browser-SECRET"
+	badToken    = "glpat-wrong"
+	projectID   = 42
+	bobProject  = 43
 )
 
 func main() {
@@ -57,7 +81,7 @@ func main() {
 }
 
 func run() error {
-	wsBin := flag.String("ws", "", "the `ws` binary whose 'ws agent' runs the workspace (required)")
+	wsBin := flag.String("ws", "", "the `ws` binary whose 'ws agent' runs the workspaces (required)")
 	flag.Parse()
 	if *wsBin == "" {
 		return errors.New("-ws is required")
@@ -68,10 +92,14 @@ func run() error {
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); stop() }()
 
 	alice := gitlabtokens.User{ID: 1, Username: "alice", Name: "Alice Liddell"}
+	bob := gitlabtokens.User{ID: 2, Username: "bob", Name: "Bob Mallory"}
 	fake := &gitlabtokens.Fake{
-		Jobs: map[string]gitlabtokens.Job{jobToken: {ID: 101, Status: "running", Ref: "ws/demo", PipelineID: 9,
-			ProjectID: projectID, ProjectPath: "group/app", User: alice}},
-		Users: map[string]gitlabtokens.User{aliceToken: alice},
+		Jobs: map[string]gitlabtokens.Job{
+			jobToken:    {ID: 101, Status: "running", Ref: "ws/demo", PipelineID: 9, ProjectID: projectID, ProjectPath: "group/app", User: alice},
+			bobJobToken: {ID: 201, Status: "running", Ref: "ws/evil", PipelineID: 19, ProjectID: bobProject, ProjectPath: "bob/evil", User: bob},
+		},
+		Users:   map[string]gitlabtokens.User{aliceToken: alice, bobToken: bob},
+		Members: map[int64]map[int64]int{bobProject: {alice.ID: 40, bob.ID: 50}, projectID: {alice.ID: 50}},
 	}
 	gitlab, err := serve(fake.Handler())
 	if err != nil {
@@ -83,9 +111,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	public := "http://" + ln.Addr().String()
+	port := ln.Addr().(*net.TCPAddr).Port
+	public := fmt.Sprintf("http://ws.localhost:%d", port)
+	direct := "http://" + ln.Addr().String()
 	g, err := gateway.New(gateway.Config{
-		GitLabURL: "http://" + gitlab.Addr, PublicURL: public, EndpointDomain: "localhost",
+		GitLabURL: "http://" + gitlab.Addr, PublicURL: public, AllowMaintainers: true,
 		Logger: log.With("from", "gateway"),
 	})
 	if err != nil {
@@ -100,17 +130,54 @@ func run() error {
 		gsrv.Close()
 	}()
 
+	// Alice's application: a page, and POST /hit, which counts.
+	var hits atomic.Int64
+	aliceApp, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			hits.Add(1)
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>alice's app</title><h1>alice's app</h1>")
+	}))
+	if err != nil {
+		return err
+	}
+	defer aliceApp.Close()
+	// Bob's site: the attacker's page, as his workspace serves it.
+	bobSite, err := serve(http.FileServerFS(pages))
+	if err != nil {
+		return err
+	}
+	defer bobSite.Close()
+	// Another site altogether.
+	evil, err := serve(http.FileServerFS(pages))
+	if err != nil {
+		return err
+	}
+	defer evil.Close()
+
 	dir, err := os.MkdirTemp("", "ws-browserserver-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	w, err := newWorkspace(dir, *wsBin, public)
+	alicePort, bobPort := portOf(aliceApp), portOf(bobSite)
+	w, err := newWorkspace(filepath.Join(dir, "alice"), *wsBin, direct, "demo", jobToken,
+		plan.Endpoint{Name: "web", TargetPort: alicePort, Protocol: "http", Exposure: "public"})
 	if err != nil {
 		return err
 	}
 	defer w.stop()
+	bw, err := newWorkspace(filepath.Join(dir, "bob"), *wsBin, direct, "evil", bobJobToken,
+		plan.Endpoint{Name: "site", TargetPort: bobPort, Protocol: "http", Exposure: "public"})
+	if err != nil {
+		return err
+	}
+	defer bw.stop()
 	if err := w.start(ctx); err != nil {
+		return err
+	}
+	if err := bw.start(ctx); err != nil {
 		return err
 	}
 
@@ -125,16 +192,36 @@ func run() error {
 			http.Error(rw, err.Error(), http.StatusInternalServerError)
 		}
 	})
+	ctl.HandleFunc("GET /hits", func(rw http.ResponseWriter, r *http.Request) { fmt.Fprint(rw, hits.Load()) })
 	csrv, err := serve(ctl)
 	if err != nil {
 		return err
 	}
 	defer csrv.Close()
 
-	ready, _ := json.Marshal(map[string]string{"url": public, "control": "http://" + csrv.Addr, "token": aliceToken, "badToken": badToken})
+	ready, _ := json.Marshal(map[string]string{
+		"url": public, "direct": direct, "control": "http://" + csrv.Addr,
+		"token": aliceToken, "badToken": badToken, "bobToken": bobToken,
+		"aliceEndpoint": fmt.Sprintf("http://%d-demo--%d.ws.localhost:%d", alicePort, projectID, port),
+		"bobEndpoint":   fmt.Sprintf("http://%d-evil--%d.ws.localhost:%d", bobPort, bobProject, port),
+		"evil":          fmt.Sprintf("http://evil.localhost:%d", portOf(evil)),
+	})
 	fmt.Println(string(ready))
 	<-ctx.Done()
 	return nil
+}
+
+// pages are the attacker's pages (attack.html on bob's endpoint, csrf.html on another site).
+//
+//go:embed pages
+var pagesFS embed.FS
+
+var pages = func() fs.FS { f, _ := fs.Sub(pagesFS, "pages"); return f }()
+
+func portOf(s *http.Server) int {
+	_, p, _ := net.SplitHostPort(s.Addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 // serve serves h on a loopback port.
@@ -148,17 +235,17 @@ func serve(h http.Handler) (*http.Server, error) {
 	return srv, nil
 }
 
-// workspace is workspace demo: a 'ws agent' process, started and stopped on demand.
+// workspace is one workspace: a 'ws agent' process, started and stopped on demand.
 type workspace struct {
-	ws, gateway string
-	env         []string
+	ws, gateway, name, token string
+	env                      []string
 
 	mu    sync.Mutex
 	agent *exec.Cmd
 	done  chan struct{} // closed when agent has exited
 }
 
-func newWorkspace(dir, wsBin, gatewayURL string) (*workspace, error) {
+func newWorkspace(dir, wsBin, gatewayURL, name, token string, ep plan.Endpoint) (*workspace, error) {
 	home := filepath.Join(dir, "home")
 	work := filepath.Join(home, "app") // the prompt shows ~/app
 	for _, d := range []string{home, work, filepath.Join(work, "src")} {
@@ -173,14 +260,14 @@ func newWorkspace(dir, wsBin, gatewayURL string) (*workspace, error) {
 	}
 	// postStart writes the login shell's profile: a green, bold prompt (the test checks the
 	// colour of its first cell) and a greeting naming the step that wrote it.
-	profile := `PS1='\[\e[1;32m\]alice@demo\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]$ '
-echo "workspace demo: set up by postStart"
+	profile := `PS1='\[\e[1;32m\]alice@` + name + `\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]$ '
+echo "workspace ` + name + `: set up by postStart"
 `
 	p := &plan.Plan{
-		Version: plan.Version, Workspace: "demo", WorkingDir: work, IdleTimeout: "0",
+		Version: plan.Version, Workspace: name, WorkingDir: work, IdleTimeout: "0",
 		PostStart: []plan.Step{{Commands: []plan.Command{{ID: "profile",
 			CommandLine: "cat > \"$HOME/.bash_profile\" <<'EOF'\n" + profile + "EOF"}}}},
-		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: 8080, Protocol: "http", Exposure: "public"}},
+		Endpoints: []plan.Endpoint{ep},
 	}
 	enc, err := p.Encode()
 	if err != nil {
@@ -190,8 +277,8 @@ echo "workspace demo: set up by postStart"
 	if err != nil {
 		return nil, err
 	}
-	return &workspace{ws: abs, gateway: gatewayURL, env: []string{
-		"WS_PLAN=" + enc, "CI_JOB_TOKEN=" + jobToken, "WS_AGENT_LOG=" + filepath.Join(dir, "agent.log"),
+	return &workspace{ws: abs, gateway: gatewayURL, name: name, token: token, env: []string{
+		"WS_PLAN=" + enc, "CI_JOB_TOKEN=" + token, "WS_AGENT_LOG=" + filepath.Join(dir, "agent.log"),
 		"HOME=" + home, "USER=alice", "SHELL=/bin/bash", "LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
 	}}, nil
 }
@@ -244,15 +331,15 @@ func (w *workspace) stop() error {
 	return w.waitStatus(ctx, nil, func(code int, _ string) bool { return code == http.StatusNotFound })
 }
 
-// waitStatus polls the gateway's status of the workspace, as alice, until ok says yes, the
+// waitStatus polls the gateway's status of the workspace, as its owner, until ok says yes, the
 // agent exits (exited closes) or 30 s pass.
 func (w *workspace) waitStatus(ctx context.Context, exited chan struct{}, ok func(code int, body string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var last string
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.gateway+"/api/v1/workspaces/42/demo", nil)
-		req.Header.Set("Authorization", "Bearer "+aliceToken)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.gateway+"/api/v1/workspaces/-/"+w.name, nil)
+		req.Header.Set("Authorization", "Bearer "+map[string]string{jobToken: aliceToken, bobJobToken: bobToken}[w.token])
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -16,6 +16,9 @@ type Fake struct {
 	mu    sync.Mutex
 	Jobs  map[string]Job
 	Users map[string]User
+	// Members gives access levels (40 maintainer) by project ID and user ID, answered
+	// by GET /api/v4/projects/:id/members/all/:user_id to any known user token.
+	Members map[int64]map[int64]int
 }
 
 // Job is a CI job as GET /api/v4/job shows it.
@@ -74,20 +77,44 @@ func (t *Fake) Handler() http.Handler {
 			pipeline{j.PipelineID, j.ProjectID, j.Ref, j.Status}, j.User})
 	})
 	mux.HandleFunc("GET /api/v4/user", func(w http.ResponseWriter, r *http.Request) {
-		tok := r.Header.Get("PRIVATE-TOKEN")
-		if tok == "" {
-			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		}
-		t.mu.Lock()
-		u, ok := t.Users[tok]
-		t.mu.Unlock()
-		if !ok || tok == "" {
+		u, ok := t.user(r)
+		if !ok {
 			tokenUnauthorized(w)
 			return
 		}
 		tokenJSON(w, u)
 	})
+	mux.HandleFunc("GET /api/v4/projects/{id}/members/all/{uid}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := t.user(r); !ok {
+			tokenUnauthorized(w)
+			return
+		}
+		pid, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		uid, _ := strconv.ParseInt(r.PathValue("uid"), 10, 64)
+		t.mu.Lock()
+		lvl := t.Members[pid][uid]
+		t.mu.Unlock()
+		if lvl == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"message":"404 Not found"}`))
+			return
+		}
+		tokenJSON(w, map[string]any{"id": uid, "access_level": lvl})
+	})
 	return mux
+}
+
+// user is the owner of r's token (PRIVATE-TOKEN or Authorization: Bearer).
+func (t *Fake) user(r *http.Request) (User, bool) {
+	tok := r.Header.Get("PRIVATE-TOKEN")
+	if tok == "" {
+		tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.Users[tok]
+	return u, ok && tok != ""
 }
 
 func tokenUnauthorized(w http.ResponseWriter) {

@@ -73,7 +73,7 @@ func run() error {
 
 	ctl := http.NewServeMux()
 	ctl.HandleFunc("POST /mint", func(w http.ResponseWriter, r *http.Request) {
-		link, err := ui.MintLink(dev, r.URL.Query().Get("path"))
+		link, err := ui.MintLink(dev, "dev-token", r.URL.Query().Get("path"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
@@ -113,7 +113,7 @@ type backend struct {
 
 func (b *backend) UserFromToken(_ context.Context, token string) (webui.User, error) {
 	if token != "dev-token" {
-		return webui.User{}, errors.New("401 Unauthorized")
+		return webui.User{}, fmt.Errorf("%w: 401 Unauthorized", webui.ErrTokenRejected)
 	}
 	return dev, nil
 }
