@@ -13,7 +13,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/webui"
 )
 
@@ -28,7 +28,7 @@ type user struct {
 }
 
 type cachedUser struct {
-	id      gitlab.UserIdentity
+	id      identity.User
 	expires time.Time
 }
 
@@ -148,7 +148,7 @@ func (a *auth) authenticate(r *http.Request, route Route) (*user, Credential, er
 		CredWebSession, nil
 }
 
-func (a *auth) verify(ctx context.Context, tok string) (*gitlab.UserIdentity, error) {
+func (a *auth) verify(ctx context.Context, tok string) (*identity.User, error) {
 	key := tokenKey(tok)
 	a.mu.Lock()
 	c, ok := a.cache[key]
@@ -160,7 +160,7 @@ func (a *auth) verify(ctx context.Context, tok string) (*gitlab.UserIdentity, er
 	defer cancel()
 	id, err := a.s.cfg.Auth.User(ctx, tok)
 	if err != nil {
-		if errors.Is(err, gitlab.ErrTokenInvalid) {
+		if errors.Is(err, identity.ErrTokenInvalid) {
 			return nil, errBadToken
 		}
 		return nil, err

@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -24,7 +24,7 @@ import (
 // 7) while the job is running, and user tokens in users; it counts calls.
 type stubAuth struct {
 	mu        sync.Mutex
-	users     map[string]gitlab.UserIdentity
+	users     map[string]identity.User
 	ended     map[string]bool // job tokens of jobs that ended (401)
 	userCalls int
 	jobCalls  int
@@ -33,30 +33,30 @@ type stubAuth struct {
 
 func newStubAuth() *stubAuth {
 	return &stubAuth{
-		users: map[string]gitlab.UserIdentity{"tok-ada": {ID: 7, Username: "ada"}, "tok-bob": {ID: 8, Username: "bob"}},
+		users: map[string]identity.User{"tok-ada": {ID: 7, Username: "ada"}, "tok-bob": {ID: 8, Username: "bob"}},
 		ended: map[string]bool{},
 	}
 }
 
-func (a *stubAuth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
+func (a *stubAuth) Job(_ context.Context, tok string) (*identity.Job, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.jobCalls++
 	var id int64
 	var ref string
 	if n, err := fmt.Sscanf(tok, "job-%d-%s", &id, &ref); n != 2 || err != nil || a.ended[tok] {
-		return nil, fmt.Errorf("job: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("job: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.JobIdentity{JobID: id, Status: "running", Ref: ref, PipelineID: 1, ProjectID: 42, ProjectPath: "g/app", UserID: 7, Username: "ada"}, nil
+	return &identity.Job{JobID: id, Status: "running", Ref: ref, PipelineID: 1, ProjectID: 42, ProjectPath: "g/app", UserID: 7, Username: "ada"}, nil
 }
 
-func (a *stubAuth) User(_ context.Context, tok string) (*gitlab.UserIdentity, error) {
+func (a *stubAuth) User(_ context.Context, tok string) (*identity.User, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.userCalls++
 	u, ok := a.users[tok]
 	if !ok {
-		return nil, fmt.Errorf("user: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("user: %w", identity.ErrTokenInvalid)
 	}
 	return &u, nil
 }

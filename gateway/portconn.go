@@ -154,14 +154,12 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want Connection: Upgrade, Upgrade: "+tunnel.PortProtocol)
 		return
 	}
-	u := s.userFor(w, r, RouteTunnel)
-	if u == nil {
-		return
-	}
-	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
-	if ac == nil {
-		return
-	}
+	s.withWorkspace(RouteTunnel, s.servePortConn)(w, r)
+}
+
+// servePortConn asks ac's agent for a data connection to the port of the path and splices
+// it to r's connection.
+func (s *Server) servePortConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
 	port, err := strconv.Atoi(r.PathValue("port"))
 	if err != nil || port < 1 || port > 65535 {
 		httpError(w, http.StatusBadRequest, "port out of range")

@@ -192,14 +192,8 @@ func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, nam
 		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
 		return nil, fmt.Errorf("workspace %s: %w", ac.key(), webui.ErrForbidden)
 	}
-	sid := fmt.Sprintf("w%d", s.reg.nextID.Add(1))
-	ctl, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindShell, Session: sid, Cols: cols, Rows: rows, Term: "xterm-256color"})
+	ctl, data, err := s.openShell(ac, fmt.Sprintf("w%d", s.reg.nextID.Add(1)), tunnel.Header{Cols: cols, Rows: rows, Term: "xterm-256color"})
 	if err != nil {
-		return nil, openError(err)
-	}
-	data, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindData, Session: sid})
-	if err != nil {
-		ctl.Close()
 		return nil, openError(err)
 	}
 	s.m.terminals.Inc()

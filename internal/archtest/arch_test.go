@@ -43,6 +43,13 @@ func TestPackageBoundaries(t *testing.T) {
 		"agent":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab"},
 		"tunnel": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra"},
 		"webui":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", mod + "gateway", mod + "tunnel"},
+		// ws up --local needs no GitLab: its embedded gateway authenticates with a local
+		// secret, and the identity types live in internal/identity.
+		"local": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra", mod + "cmd/"},
+		// The gateway is a server: no command line, no client side, no local supervisor;
+		// GitLab only through gitlab/ (GitLabAuth).
+		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "internal/gwclient", mod + "internal/config"},
+		"internal/identity": {"os", "net", "time", mod},
 	}
 	for pkg, bad := range forbidden {
 		deps, ok := all[pkg]
