@@ -21,6 +21,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -87,6 +88,10 @@ type Config struct {
 	// PublicURL/oauth/callback and scope read_user. Empty leaves tokens and links.
 	OAuthClientID     string
 	OAuthClientSecret string
+	// Store keeps sessions, sign-in links and codes, endpoint cookies, cached GitLab answers
+	// and failure counts (default: this process's memory, for one gateway). Replicas share
+	// one (a sealed internal/kv/rediskv store) together with Replica.
+	Store kv.Store
 }
 
 // Server is a gateway.
@@ -96,6 +101,7 @@ type Server struct {
 	origin   string // scheme://host[:port] of public
 	clock    clockwork.Clock
 	eps      *endpointAuth // endpoint hand-off codes and endpoint cookies (endpoints.go)
+	store    kv.Store      // state replicas share (Config.Store)
 	log      *slog.Logger
 	reg      *registry
 	auth     *auth
@@ -153,6 +159,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
+	if cfg.Store == nil {
+		cfg.Store = kv.NewMemory(cfg.Clock, 0)
+	}
 	if cfg.MaxTunnelStreams <= 0 {
 		cfg.MaxTunnelStreams = DefaultMaxTunnelStreams
 	}
@@ -163,7 +172,8 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	s := &Server{cfg: cfg, public: pu, origin: pu.Scheme + "://" + pu.Host, clock: cfg.Clock, log: cfg.Logger, reg: newRegistry(),
-		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), eps: newEndpointAuth()}
+		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), store: cfg.Store}
+	s.eps = &endpointAuth{s: s}
 	for _, o := range cfg.AllowedOrigins {
 		if originMatches(o, "http://1-x--1."+cfg.EndpointDomain) || originMatches(o, "https://1-x--1."+cfg.EndpointDomain) {
 			return nil, fmt.Errorf("gateway: allowed origin %q would let pages on endpoint hosts (*.%s) use the terminal API; name the origins of your own pages", o, cfg.EndpointDomain)

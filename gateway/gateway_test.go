@@ -17,6 +17,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/ws-dev/ws/internal/identity"
+	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -456,22 +457,24 @@ func TestJobEndDropsAgent(t *testing.T) {
 	}
 }
 
+// TestMaintainerAccessCacheIsBounded: a full store (every entry live) still answers the
+// maintainers rule correctly, without caching, and never grows past its bound.
 func TestMaintainerAccessCacheIsBounded(t *testing.T) {
-	g := startGateway(t, func(c *Config) { c.AllowMaintainers = true })
+	store := kv.NewMemory(nil, 16)
+	g := startGateway(t, func(c *Config) { c.AllowMaintainers = true; c.Store = store })
 	g.auth.level = 40
-	a := g.s.auth
-	far := time.Now().Add(time.Hour)
-	for i := range maxAccess {
-		a.access[fmt.Sprintf("1/%d", i)] = far
+	for i := 0; store.Len() < 16; i++ {
+		_ = store.Set(context.Background(), fmt.Sprintf("filler/%d", i), []byte("x"), time.Hour)
 	}
 	ac := &agentConn{projectID: 42, userID: 7, name: "demo"}
-	if !a.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
+	if !g.s.auth.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
 		t.Fatal("maintainer refused")
 	}
-	if n := len(a.access); n > maxAccess {
-		t.Errorf("access cache holds %d entries, want at most %d", n, maxAccess)
+	if n := store.Len(); n > 16 {
+		t.Errorf("the store holds %d entries, want at most 16", n)
 	}
-	if _, ok := a.access["42/8"]; !ok {
-		t.Error("new maintainer answer not cached")
+	g.auth.level = 30 // no longer a maintainer: not cached, so GitLab is asked again
+	if g.s.auth.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
+		t.Error("a former maintainer was let in from a cache that had no room")
 	}
 }
