@@ -121,8 +121,21 @@ func (s *Server) registerAgent(sess *yamux.Session, job *identity.Job, tok, name
 		s.log.Info("agent refused: "+refusal, "job", job.JobID, "project", job.ProjectID)
 		return nil, nil, false
 	}
+	if s.rp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tunnel.HandshakeTimeout)
+		err := s.rp.claim(ctx, ac)
+		cancel()
+		if err != nil {
+			_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: err.Error()})
+			return nil, nil, false
+		}
+		ac.onPhase = s.rp.changed
+	}
 	old, ok := s.reg.add(ac)
 	if !ok {
+		if s.rp != nil {
+			s.rp.release(ac)
+		}
 		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: "a newer job holds this workspace"})
 		return nil, nil, false
 	}
@@ -137,6 +150,9 @@ func (s *Server) registerAgent(sess *yamux.Session, job *identity.Job, tok, name
 
 // unregisterAgent forgets ac once its connection has ended.
 func (s *Server) unregisterAgent(ac *agentConn) {
+	if s.rp != nil {
+		s.rp.release(ac)
+	}
 	s.reg.remove(ac)
 	s.m.agents.Dec()
 	s.log.Info("agent disconnected", "workspace", ac.key(), "job", ac.jobID)

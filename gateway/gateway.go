@@ -92,6 +92,10 @@ type Config struct {
 	// and failure counts (default: this process's memory, for one gateway). Replicas share
 	// one (a sealed internal/kv/rediskv store) together with Replica.
 	Store kv.Store
+	// Replica makes this gateway one of several sharing Store: agent leases, forwarding
+	// to the replica holding an agent (ReplicaHandler), /healthz following the store.
+	// Nil: a single gateway.
+	Replica *ReplicaConfig
 }
 
 // Server is a gateway.
@@ -102,6 +106,7 @@ type Server struct {
 	clock    clockwork.Clock
 	eps      *endpointAuth // endpoint hand-off codes and endpoint cookies (endpoints.go)
 	store    kv.Store      // state replicas share (Config.Store)
+	rp       *replicas     // nil: a single gateway
 	log      *slog.Logger
 	reg      *registry
 	auth     *auth
@@ -179,10 +184,17 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("gateway: allowed origin %q would let pages on endpoint hosts (*.%s) use the terminal API; name the origins of your own pages", o, cfg.EndpointDomain)
 		}
 	}
+	if cfg.Replica != nil {
+		if s.rp, err = newReplicas(s, *cfg.Replica); err != nil {
+			return nil, err
+		}
+		s.ports.prefix = s.rp.cfg.ID + "."
+		s.m.registerReplicas()
+	}
 	s.auth = newAuth(s)
 	s.proxy = newProxy(s)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+tunnel.AgentPath, s.handleAgent)
 	mux.HandleFunc("/api/v1/session", s.handleSessionGone)
@@ -200,7 +212,41 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.mux = mux
+	if s.rp != nil {
+		s.rp.start()
+	}
 	return s, nil
+}
+
+// handleHealth is GET /healthz: 200 "ok", or 503 while shutting down or, for a replica,
+// while the shared state cannot be reached (the load balancer then sends new connections
+// to other replicas; connected agents and open streams stay).
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case s.rp != nil && !s.rp.up.Load():
+		http.Error(w, "shared state (Redis) unreachable", http.StatusServiceUnavailable)
+	default:
+		io.WriteString(w, "ok\n")
+	}
+}
+
+// ReplicaID is this replica's ID in leases; "" for a single gateway.
+func (s *Server) ReplicaID() string {
+	if s.rp == nil {
+		return ""
+	}
+	return s.rp.cfg.ID
+}
+
+// sessionPrefix makes the session IDs this gateway gives shells unique among replicas
+// (they meet at one agent).
+func (s *Server) sessionPrefix() string {
+	if s.rp == nil {
+		return ""
+	}
+	return s.rp.cfg.ID + "-"
 }
 
 // Handler returns the gateway's HTTP handler.
@@ -300,6 +346,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	if s.rp != nil {
+		s.rp.releaseAll()
+		s.rp.stop()
+	}
 	s.mu.Lock()
 	for c := range s.clients {
 		c.Close()
@@ -400,7 +450,12 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, who string)
 // workspaceFor finds the workspace of the request path and checks that u
 // may use it; it writes 404/403/409 otherwise.
 func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, project, name string) *agentConn {
-	ac, ambiguous := s.reg.find(project, name, u.ID)
+	ac, ambiguous, err := s.find(r.Context(), project, name, u.ID)
+	if err != nil {
+		s.log.Warn("cannot look up a workspace in the shared state", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the gateway cannot reach its shared state; try again")
+		return nil
+	}
 	if ambiguous {
 		httpError(w, http.StatusConflict, "several workspaces have this name; name the project")
 		return nil
@@ -434,6 +489,38 @@ func (s *Server) withWorkspace(route Route, h func(w http.ResponseWriter, r *htt
 		}
 		h(w, r, u, ac)
 	}
+}
+
+// find returns the workspace named name in project (see registry.find) whose agent this
+// replica holds or, with replicas, another one does.
+func (s *Server) find(ctx context.Context, project, name string, userID int64) (ac *agentConn, ambiguous bool, err error) {
+	ac, ambiguous = s.reg.find(project, name, userID)
+	if ac != nil || ambiguous || s.rp == nil {
+		return ac, ambiguous, nil
+	}
+	return s.rp.lookup(ctx, project, name, userID)
+}
+
+// workspacesOf returns the workspaces user uid launched, here and (with replicas) on
+// the others, by ID.
+func (s *Server) workspacesOf(ctx context.Context, uid int64) []*agentConn {
+	var out []*agentConn
+	here := map[string]bool{}
+	for _, ac := range s.reg.all() {
+		if ac.userID == uid {
+			out = append(out, ac)
+			here[ac.key()] = true
+		}
+	}
+	if s.rp != nil {
+		for _, ac := range s.rp.ofUser(ctx, uid) {
+			if !here[ac.key()] {
+				out = append(out, ac)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
 }
 
 // WorkspaceStatus is the JSON of GET /api/v1/workspaces/{project}/{name}.
@@ -505,12 +592,9 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []WorkspaceStatus{}
-	for _, ac := range s.reg.all() {
-		if ac.userID == u.ID {
-			out = append(out, s.status(ac))
-		}
+	for _, ac := range s.workspacesOf(r.Context(), u.ID) {
+		out = append(out, s.status(ac))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	writeJSON(w, http.StatusOK, struct {
 		User       string            `json:"user"`
 		Workspaces []WorkspaceStatus `json:"workspaces"`
@@ -543,7 +627,7 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request, u *user, a
 	}()
 	go func() {
 		select {
-		case <-ac.sess.CloseChan():
+		case <-ac.done():
 			sess.Close()
 		case <-sess.CloseChan():
 		}
@@ -594,7 +678,7 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, relea
 	}
 	switch h.Kind {
 	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr:
-		h.Session = fmt.Sprintf("c%d.%s", cid, h.Session)
+		h.Session = fmt.Sprintf("%sc%d.%s", s.sessionPrefix(), cid, h.Session)
 	case tunnel.KindPort:
 	default:
 		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
@@ -646,6 +730,11 @@ func (s *Server) agentLimitHit(ac *agentConn) {
 
 // openToAgent opens a stream to ac with h, counting its bytes.
 func (s *Server) openToAgent(ac *agentConn, h tunnel.Header) (net.Conn, error) {
+	if ac.remote != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tunnel.HandshakeTimeout)
+		defer cancel()
+		return s.forwardStream(ctx, ac, h)
+	}
 	st, err := s.agentStream(ac)
 	if err != nil {
 		return nil, err

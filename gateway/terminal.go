@@ -47,7 +47,7 @@ func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request, u *user,
 	if term == "" {
 		term = "xterm-256color"
 	}
-	ctl, data, err := s.openShell(ac, fmt.Sprintf("t%d", s.reg.nextID.Add(1)), tunnel.Header{Command: q["cmd"], Cols: cols, Rows: rows, Term: term})
+	ctl, data, err := s.openShell(ac, fmt.Sprintf("%st%d", s.sessionPrefix(), s.reg.nextID.Add(1)), tunnel.Header{Command: q["cmd"], Cols: cols, Rows: rows, Term: term})
 	if err != nil {
 		termError(ctx, ws, err.Error())
 		return

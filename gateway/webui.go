@@ -134,12 +134,9 @@ func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, 
 
 // Workspaces implements [webui.Backend]: the workspaces u launched whose agent is
 // connected, like GET /api/v1/workspaces.
-func (b webBackend) Workspaces(_ context.Context, u webui.User) ([]webui.Workspace, error) {
+func (b webBackend) Workspaces(ctx context.Context, u webui.User) ([]webui.Workspace, error) {
 	var out []webui.Workspace
-	for _, ac := range b.s.reg.all() {
-		if ac.userID != u.ID {
-			continue
-		}
+	for _, ac := range b.s.workspacesOf(ctx, u.ID) {
 		st := b.s.status(ac)
 		w := webui.Workspace{Project: st.Project, Name: st.Name, Status: st.Phase, Started: st.ConnectedAt}
 		if w.Status == "" { // an agent that reports no phase runs once connected
@@ -162,8 +159,10 @@ func (b webBackend) Workspaces(_ context.Context, u webui.User) ([]webui.Workspa
 // OpenTerminal implements [webui.Backend]: a login shell in a PTY, as handleTerminal opens.
 func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, name string, cols, rows int) (webui.Terminal, error) {
 	s := b.s
-	ac, ambiguous := s.reg.find(project, name, u.ID)
+	ac, ambiguous, err := s.find(ctx, project, name, u.ID)
 	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: the gateway cannot reach its shared state", webui.ErrUnavailable)
 	case ambiguous:
 		return nil, fmt.Errorf("workspace %s in %s is ambiguous: %w", name, project, webui.ErrNotFound)
 	case ac == nil:
@@ -174,7 +173,7 @@ func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, nam
 		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
 		return nil, fmt.Errorf("workspace %s: %w", ac.key(), webui.ErrForbidden)
 	}
-	ctl, data, err := s.openShell(ac, fmt.Sprintf("w%d", s.reg.nextID.Add(1)), tunnel.Header{Cols: cols, Rows: rows, Term: "xterm-256color"})
+	ctl, data, err := s.openShell(ac, fmt.Sprintf("%sw%d", s.sessionPrefix(), s.reg.nextID.Add(1)), tunnel.Header{Cols: cols, Rows: rows, Term: "xterm-256color"})
 	if err != nil {
 		return nil, openError(err)
 	}
