@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	gw "github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/internal/kv"
+	"github.com/ws-dev/ws/internal/kv/rediskv"
 )
 
 // ServeOptions are the inputs of 'ws gateway serve'.
@@ -45,6 +48,14 @@ type ServeOptions struct {
 	MaxTunnelStreams   int
 	MaxAgentStreams    int
 	MaxSessionsPerUser int
+	// Replicas (docs/gateway.md, "Replicas"): the shared Redis, this replica's channel
+	// listener and the address the others reach it at, and the replicas' secret
+	// (WS_GATEWAY_REPLICA_SECRET or its file; never a flag value).
+	RedisURL          string
+	ReplicaListen     string
+	ReplicaAddr       string
+	ReplicaSecretFile string
+	ReplicaSecret     []byte
 	// Ready, when set, receives the bound address (tests).
 	Ready func(net.Addr)
 	set   map[string]bool // flags given on the command line
@@ -67,6 +78,10 @@ type fileConfig struct {
 	MaxTunnelStreams *int     `yaml:"max-tunnel-streams"`
 	MaxAgentStreams  *int     `yaml:"max-agent-streams"`
 	MaxSessions      *int     `yaml:"max-sessions-per-user"`
+	RedisURL         string   `yaml:"redis-url"`
+	ReplicaListen    string   `yaml:"replica-listen"`
+	ReplicaAddr      string   `yaml:"replica-addr"`
+	ReplicaSecret    string   `yaml:"replica-secret-file"`
 }
 
 // NewCmdGateway returns 'ws gateway' with its 'serve' subcommand.
@@ -96,7 +111,7 @@ See docs/gateway.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}
-			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user"} {
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user", "redis-url", "replica-listen", "replica-addr", "replica-secret-file"} {
 				opts.set[name] = c.Flags().Changed(name)
 			}
 			if err := opts.resolve(); err != nil {
@@ -125,6 +140,10 @@ See docs/gateway.md.`,
 	fl.IntVar(&opts.MaxTunnelStreams, "max-tunnel-streams", gw.DefaultMaxTunnelStreams, "streams one CLI tunnel may have open")
 	fl.IntVar(&opts.MaxAgentStreams, "max-agent-streams", gw.DefaultMaxAgentStreams, "streams and port connections open to one workspace's agent")
 	fl.IntVar(&opts.MaxSessionsPerUser, "max-sessions-per-user", gw.DefaultMaxSessionsPerUser, "browser sessions per user; a new one ends the oldest")
+	fl.StringVar(&opts.RedisURL, "redis-url", "", "shared Redis of several replicas: redis://[:password@]host:port/db, rediss://, redis+sentinel://, redis+cluster:// (docs/gateway.md); none: one gateway, state in memory")
+	fl.StringVar(&opts.ReplicaListen, "replica-listen", ":8081", "with --redis-url: address of the replica channel listener (other replicas only, never the public load balancer)")
+	fl.StringVar(&opts.ReplicaAddr, "replica-addr", "", "with --redis-url: host:port at which the other replicas reach this one's replica listener (e.g. the pod IP)")
+	fl.StringVar(&opts.ReplicaSecretFile, "replica-secret-file", "", "with --redis-url: `file` holding the replicas' shared secret (at least 32 bytes; or WS_GATEWAY_REPLICA_SECRET)")
 	return cmd
 }
 
@@ -142,7 +161,7 @@ func (o *ServeOptions) resolve() error {
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
-			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user"}
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user, redis-url, replica-listen, replica-addr, replica-secret-file"}
 		}
 	}
 	str := func(flag string, dst *string, file string) {
@@ -238,6 +257,54 @@ func (o *ServeOptions) resolve() error {
 	if (o.TLSCert == "") != (o.TLSKey == "") {
 		return cmdutil.FlagErrorf("gateway serve", "--tls-cert and --tls-key go together")
 	}
+	return o.resolveReplica(fc)
+}
+
+// resolveReplica reads the replica settings: with a Redis URL, the replica channel needs
+// an address the other replicas reach and the shared secret.
+func (o *ServeOptions) resolveReplica(fc fileConfig) error {
+	str := func(flag string, dst *string, file string) {
+		if o.set[flag] {
+			return
+		}
+		if v := o.Getenv("WS_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))); v != "" {
+			*dst = v
+		} else if file != "" {
+			*dst = file
+		}
+	}
+	str("redis-url", &o.RedisURL, fc.RedisURL)
+	str("replica-listen", &o.ReplicaListen, fc.ReplicaListen)
+	str("replica-addr", &o.ReplicaAddr, fc.ReplicaAddr)
+	str("replica-secret-file", &o.ReplicaSecretFile, fc.ReplicaSecret)
+	if o.RedisURL == "" {
+		return nil
+	}
+	env := o.Getenv("WS_GATEWAY_REPLICA_SECRET")
+	switch {
+	case env != "" && o.ReplicaSecretFile != "":
+		return cmdutil.FlagErrorf("gateway serve", "give the replica secret in WS_GATEWAY_REPLICA_SECRET or --replica-secret-file, not both")
+	case env != "":
+		o.ReplicaSecret = []byte(env)
+	case o.ReplicaSecretFile != "":
+		b, err := os.ReadFile(o.ReplicaSecretFile)
+		if err != nil {
+			return fmt.Errorf("read replica secret: %w", err)
+		}
+		o.ReplicaSecret = []byte(strings.TrimSpace(string(b)))
+	default:
+		return cmdutil.FlagErrorf("gateway serve", "--redis-url needs the replicas' shared secret: --replica-secret-file or WS_GATEWAY_REPLICA_SECRET (at least 32 bytes, e.g. from 'openssl rand -hex 32')")
+	}
+	if len(o.ReplicaSecret) < 32 {
+		return cmdutil.FlagErrorf("gateway serve", "the replica secret is %d bytes; it must be at least 32 (e.g. 'openssl rand -hex 32')", len(o.ReplicaSecret))
+	}
+	if o.ReplicaAddr == "" {
+		host, port, err := net.SplitHostPort(o.ReplicaListen)
+		if err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+			return cmdutil.FlagErrorf("gateway serve", "--redis-url needs --replica-addr: the host:port at which the other replicas reach this one's --replica-listen %s (in Kubernetes, the pod IP)", o.ReplicaListen)
+		}
+		o.ReplicaAddr = net.JoinHostPort(host, port)
+	}
 	return nil
 }
 
@@ -246,18 +313,48 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		ctx = context.Background()
 	}
 	logger := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
-	s, err := gw.New(gw.Config{
+	cfg := gw.Config{
 		GitLabURL: o.GitLabURL, PublicURL: o.PublicURL, EndpointDomain: o.EndpointDomain,
 		PathURLs: o.PathURLs, AllowMaintainers: o.AllowMaintainers, AllowedOrigins: o.AllowedOrigins, Logger: logger,
 		TLS: o.TLSCert != "", OAuthClientID: o.OAuthClientID, OAuthClientSecret: o.OAuthClientSecret,
 		MaxTunnelStreams: o.MaxTunnelStreams, MaxAgentStreams: o.MaxAgentStreams, MaxSessionsPerUser: o.MaxSessionsPerUser,
-	})
+	}
+	var counter atomic.Pointer[gw.Server] // counts Redis errors once the gateway exists
+	if o.RedisURL != "" {
+		rs, err := rediskv.New(rediskv.Options{URL: o.RedisURL, OnError: func(err error) {
+			if s := counter.Load(); s != nil {
+				s.CountStoreError(err)
+			}
+		}})
+		if err != nil {
+			return cmdutil.FlagErrorf("gateway serve", "%v", err)
+		}
+		defer rs.Close()
+		if cfg.Store, err = kv.Sealed(rs, o.ReplicaSecret); err != nil {
+			return cmdutil.FlagErrorf("gateway serve", "%v", err)
+		}
+		cfg.Replica = &gw.ReplicaConfig{Addr: o.ReplicaAddr, Secret: o.ReplicaSecret}
+	}
+	s, err := gw.New(cfg)
 	if err != nil {
 		return cmdutil.FlagErrorf("gateway serve", "%v", err)
 	}
+	counter.Store(s)
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	var rsrv *http.Server
+	if o.RedisURL != "" {
+		rln, err := net.Listen("tcp", o.ReplicaListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (replica channel): %w", o.ReplicaListen, err)
+		}
+		rsrv = &http.Server{Handler: s.ReplicaHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
+			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		go func() { _ = rsrv.Serve(rln) }()
+		logger.Info("replica channel listening", "addr", rln.Addr().String(), "replica", s.ReplicaID(), "advertised", o.ReplicaAddr, "redis", rediskv.Redact(o.RedisURL))
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -290,6 +387,9 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	s.Shutdown(sctx)
+	if rsrv != nil {
+		_ = rsrv.Shutdown(sctx)
+	}
 	return nil
 }
 
