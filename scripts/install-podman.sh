@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(podman runc conmon netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs busybox-static)
 missing=()
 for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	if ! command -v apt-get >/dev/null 2>&1; then
@@ -24,4 +24,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 	"${sudo[@]}" "${lock[@]}" apt-get update -q >&2
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${lock[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-echo "install-podman: $(podman --version), $(runc --version | head -1), $(dpkg-query -W -f='busybox-static ${Version}' busybox-static)" >&2
+echo "install-podman: $(podman --version), $(runc --version | sed -n 1p), $(dpkg-query -W -f='busybox-static ${Version}' busybox-static)" >&2
