@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps redis-deps
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -18,6 +18,9 @@ test: ## run every test (CI runs this)
 	@# The container-mode tests of ws up --local need Podman: CI installs it, elsewhere they skip without it.
 	@if [ -n "$$CI" ]; then bash scripts/install-podman.sh; \
 	elif ! command -v podman >/dev/null 2>&1; then echo "test: podman not found: the container-mode tests of 'ws up --local' skip (make podman-deps installs it)"; fi
+	@# The gateway's scale-out tests need redis-server and haproxy: CI installs them, elsewhere they skip without them.
+	@if [ -n "$$CI" ]; then bash scripts/install-redis-haproxy.sh; \
+	elif ! { command -v redis-server && command -v haproxy; } >/dev/null 2>&1; then echo "test: redis-server or haproxy not found: the gateway's scale-out tests skip (make redis-deps installs them)"; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
@@ -78,6 +81,10 @@ gitlab-ci-local-or-skip: ## gitlab-ci-local when npm is here or CI is set; other
 	else \
 		echo "gitlab-ci-local: SKIP: npm not found and CI is not set (make gitlab-ci-local installs it); its tests will skip"; \
 	fi
+
+# The gateway's scale-out tests (internal/e2e/scaleout, internal/kv/rediskv) run real servers.
+redis-deps: ## install redis-server and haproxy (apt, when missing) for the gateway's scale-out tests
+	bash scripts/install-redis-haproxy.sh
 
 # Container mode of ws up --local (local/): the tests run real Podman with an image built from
 # busybox-static by scripts/build-test-images.sh (cached by content hash).

@@ -108,6 +108,7 @@ type replicas struct {
 
 	up      atomic.Bool // the store answered the last ping
 	full    atomic.Bool // the next round renews every lease
+	reindex atomic.Bool // the next full round writes the name and user indexes again (the store came back empty)
 	stopped chan struct{}
 	once    sync.Once
 }
@@ -277,7 +278,7 @@ func (rp *replicas) renew(all bool) {
 	reindex := false
 	if all {
 		rp.round++
-		reindex = rp.round%6 == 1
+		reindex = rp.round%6 == 1 || rp.reindex.Swap(false)
 	}
 	type item struct {
 		ac *agentConn
@@ -375,6 +376,7 @@ func (rp *replicas) watchStore() {
 			rp.up.Store(true)
 			rp.s.m.redisUp.Set(1)
 			rp.s.log.Info("shared state (Redis) reachable again: writing this replica's leases", "down_for", rp.s.clock.Since(downSince).Round(time.Millisecond).String())
+			rp.reindex.Store(true)
 			rp.full.Store(true)
 			rp.poke()
 		}

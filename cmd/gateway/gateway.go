@@ -320,6 +320,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		MaxTunnelStreams: o.MaxTunnelStreams, MaxAgentStreams: o.MaxAgentStreams, MaxSessionsPerUser: o.MaxSessionsPerUser,
 	}
 	var counter atomic.Pointer[gw.Server] // counts Redis errors once the gateway exists
+	var rln net.Listener                  // the replica channel
 	if o.RedisURL != "" {
 		rs, err := rediskv.New(rediskv.Options{URL: o.RedisURL, OnError: func(err error) {
 			if s := counter.Load(); s != nil {
@@ -333,6 +334,13 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		if cfg.Store, err = kv.Sealed(rs, o.ReplicaSecret); err != nil {
 			return cmdutil.FlagErrorf("gateway serve", "%v", err)
 		}
+		if rln, err = net.Listen("tcp", o.ReplicaListen); err != nil {
+			return fmt.Errorf("listen on %s (replica channel): %w", o.ReplicaListen, err)
+		}
+		defer rln.Close()
+		if host, port, _ := net.SplitHostPort(o.ReplicaAddr); port == "0" { // derived from a listen address on port 0
+			o.ReplicaAddr = net.JoinHostPort(host, strconv.Itoa(rln.Addr().(*net.TCPAddr).Port))
+		}
 		cfg.Replica = &gw.ReplicaConfig{Addr: o.ReplicaAddr, Secret: o.ReplicaSecret}
 	}
 	s, err := gw.New(cfg)
@@ -342,15 +350,11 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	counter.Store(s)
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
+		s.Shutdown(ctx)
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	var rsrv *http.Server
-	if o.RedisURL != "" {
-		rln, err := net.Listen("tcp", o.ReplicaListen)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("listen on %s (replica channel): %w", o.ReplicaListen, err)
-		}
+	if rln != nil {
 		rsrv = &http.Server{Handler: s.ReplicaHandler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 		go func() { _ = rsrv.Serve(rln) }()

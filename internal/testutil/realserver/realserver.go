@@ -100,7 +100,8 @@ type HAProxy struct {
 }
 
 // StartHAProxy starts an haproxy balancing TCP connections round-robin over servers
-// (name → host:port); servers failing GET /healthz are taken out within 200 ms. It is
+// (name → host:port); servers failing GET /healthz get no new connections within 200 ms
+// while their established ones stay (a replica that lost Redis keeps its agents). It is
 // stopped when the test ends.
 func StartHAProxy(t testing.TB, servers map[string]string, order []string) *HAProxy {
 	t.Helper()
@@ -126,7 +127,7 @@ backend gateways
   balance roundrobin
   option httpchk GET /healthz
   http-check expect status 200
-  default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions
+  default-server inter 200ms fall 1 rise 1
 `, addr)
 	for _, n := range order {
 		fmt.Fprintf(&b, "  server %s %s check\n", n, servers[n])
