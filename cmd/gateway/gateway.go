@@ -105,9 +105,19 @@ func newCmdServe(f *cmdutil.Factory, runF func(*ServeOptions) error) *cobra.Comm
 		Long: `Serve the ws gateway. Each setting comes from its flag, else the environment
 variable WS_GATEWAY_<FLAG> (for example WS_GATEWAY_PUBLIC_URL), else the YAML
 config file (--config or WS_GATEWAY_CONFIG; keys are the flag names).
+
+One gateway keeps its state in memory. Several replicas behind a load balancer
+share it in Redis (--redis-url) and forward requests for an agent another
+replica holds over the replica channel (--replica-listen, signed with the
+secret in WS_GATEWAY_REPLICA_SECRET or --replica-secret-file).
 See docs/gateway.md.`,
 		Example: `  $ ws gateway serve --listen :8443 --gitlab-url https://gitlab.example.com \
-      --public-url https://ws.example.com --tls-cert cert.pem --tls-key key.pem`,
+      --public-url https://ws.example.com --tls-cert cert.pem --tls-key key.pem
+
+  # one of several replicas (the secret: openssl rand -hex 32)
+  $ WS_GATEWAY_REPLICA_SECRET=... ws gateway serve --gitlab-url https://gitlab.example.com \
+      --public-url https://ws.example.com --redis-url rediss://:PASSWORD@redis:6379/0 \
+      --replica-listen :8081 --replica-addr 10.0.0.5:8081`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}

@@ -48,8 +48,11 @@ func TestPackageBoundaries(t *testing.T) {
 		"local": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra", mod + "cmd/"},
 		// The gateway is a server: no command line, no client side, no local supervisor;
 		// GitLab only through gitlab/ (GitLabAuth).
-		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "internal/gwclient", mod + "internal/config"},
+		// Its shared state is a kv.Store: which one (memory, Redis) the command decides.
+		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "internal/gwclient", mod + "internal/config", "github.com/redis/go-redis/v9", mod + "internal/kv/rediskv"},
 		"internal/identity": {"os", "net", "time", mod},
+		// The store the replicas share knows nothing of ws; Redis only in internal/kv/rediskv.
+		"internal/kv": {"github.com/redis/go-redis/v9", mod},
 	}
 	for pkg, bad := range forbidden {
 		deps, ok := all[pkg]

@@ -404,6 +404,12 @@ func TestReplicas(t *testing.T) {
 			if !strings.Contains(x.p.out.String(), "reachable again") {
 				t.Errorf("%s logged no line when Redis came back:\n%s", x.name, x.p.out.String())
 			}
+			if v := metric(x.url(), "ws_gateway_redis_errors_total"); v == "" || v == "0" {
+				t.Errorf("%s counted %q Redis errors while Redis was down", x.name, v)
+			}
+			if v := metric(x.url(), "ws_gateway_redis_up"); v != "1" {
+				t.Errorf("%s: ws_gateway_redis_up = %q after Redis came back", x.name, v)
+			}
 		}
 	})
 
