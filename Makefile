@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps redis-deps
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps redis-deps bench-replicas
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -48,6 +48,9 @@ bench: ## run Go benchmarks and bench/ scripts; figures go in docs/benchmarks.md
 
 bench-tunnel: build ## cross-process tunnel figures: ws port-forward / shell / endpoint URL → gateway → agent, each a process, against direct loopback (docs/benchmarks.md)
 	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run TestCrossProcess -v -count=1
+
+bench-replicas: build ## gateway replicas (docs/benchmarks.md): port-forward same replica vs forwarded; memory per idle agent and Redis commands per agent with 3 replicas (needs redis-server)
+	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run 'TestReplicaForwarding|TestReplicaIdleMemory' -v -count=1 -timeout 20m
 
 # Web UI (webui/). The built assets in webui/dist are committed, so `go build` needs only Go;
 # these targets need npm and are the only way the assets and the browser test are rebuilt.
