@@ -396,7 +396,9 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("gateway shutting down; agents will reconnect")
+	// Stop accepting (the load balancer's health check fails from here), let requests in
+	// flight end, tell the agents to reconnect (elsewhere), then stop the replica channel.
+	logger.Info("gateway shutting down; agents will reconnect", "agents", s.Agents())
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
@@ -404,6 +406,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	if rsrv != nil {
 		_ = rsrv.Shutdown(sctx)
 	}
+	logger.Info("gateway stopped")
 	return nil
 }
 

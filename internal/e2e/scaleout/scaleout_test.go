@@ -6,6 +6,7 @@
 package scaleout
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/ws-dev/ws/internal/testutil"
 	fg "github.com/ws-dev/ws/internal/testutil/fakegitlab"
@@ -93,6 +96,7 @@ type world struct {
 	replicas []*replica
 	lb       *realserver.HAProxy
 	agent    *proc
+	webPort  int    // an HTTP server in the workspace (the devfile's endpoint)
 	dir      string // the project directory ws up runs in
 	home     string
 }
@@ -210,6 +214,14 @@ func setup(t *testing.T) *world {
 	t.Cleanup(func() { srv.Close() })
 	w.gitlab = "http://" + ln.Addr().String()
 
+	web := listen(t)
+	websrv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(rw, "page "+r.URL.Path) // the client hung up: nothing to do
+	})}
+	go func() { _ = websrv.Serve(web) }()
+	t.Cleanup(func() { websrv.Close() })
+	w.webPort = web.Addr().(*net.TCPAddr).Port
+
 	w.redis = realserver.StartRedis(t)
 	servers := map[string]string{}
 	var order []string
@@ -295,6 +307,24 @@ func TestReplicas(t *testing.T) {
 		}
 		if got := metric(h.url(), `ws_gateway_forwarded_streams_total{direction="in"}`); got == "" || got == "0" {
 			t.Errorf("the holder %s carried %q forwarded streams, want 2 or more", h.name, got)
+		}
+	})
+
+	step(t, "web terminal and endpoint URL through each replica", func() {
+		for _, x := range r {
+			w.terminal(t, x, "term-"+x.name)
+			req, _ := http.NewRequest("GET", x.url()+"/from-"+x.name, nil)
+			req.Host = fmt.Sprintf("%d-demo--1.ws.test", w.webPort)
+			req.Header.Set("Authorization", "Bearer "+fg.Token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "page /from-"+x.name {
+				t.Errorf("endpoint URL through %s (holder %s): %d %q", x.name, h.name, resp.StatusCode, b)
+			}
 		}
 	})
 
@@ -424,7 +454,8 @@ func TestReplicas(t *testing.T) {
 
 func (w *world) startAgent(t *testing.T, gateway string) *proc {
 	t.Helper()
-	p := &plan.Plan{Version: plan.Version, Workspace: "demo", WorkingDir: t.TempDir(), IdleTimeout: "0"}
+	p := &plan.Plan{Version: plan.Version, Workspace: "demo", WorkingDir: t.TempDir(), IdleTimeout: "0",
+		Endpoints: []plan.Endpoint{{Name: "web", TargetPort: w.webPort, Protocol: "http", Exposure: "public"}}}
 	ps, err := p.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -475,4 +506,38 @@ func step(t *testing.T, name string, f func()) {
 	t.Helper()
 	t.Logf("=== %s", name)
 	f()
+}
+
+// terminal opens the web terminal's WebSocket on replica x (as the web page does, with the
+// user's token), runs a command that prints word and exits 3, and checks both arrive.
+func (w *world) terminal(t *testing.T, x *replica, word string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), shellLimit)
+	defer cancel()
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+fg.Token)
+	c, _, err := websocket.Dial(ctx, "ws://"+x.addr+"/api/v1/workspaces/1/demo/terminal?cols=80&rows=24", &websocket.DialOptions{HTTPHeader: h})
+	if err != nil {
+		t.Fatalf("terminal through %s: %v", x.name, err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageBinary, []byte("echo "+word+"-$((40+2)); exit 3\r")); err != nil {
+		t.Fatal(err)
+	}
+	var screen strings.Builder
+	last := ""
+	for {
+		typ, b, err := c.Read(ctx)
+		if err != nil {
+			break
+		}
+		if typ == websocket.MessageBinary {
+			screen.Write(b)
+		} else {
+			last = string(b)
+		}
+	}
+	if last != `{"type":"exit","code":3}` || !strings.Contains(screen.String(), word+"-42") {
+		t.Errorf("terminal through %s: last message %q, screen %q", x.name, last, screen.String())
+	}
 }
