@@ -327,10 +327,17 @@ func originMatches(pattern, origin string) bool {
 	return ok
 }
 
-// Shutdown stops accepting agents, tells connected agents to reconnect
-// (to a restarted or another gateway) and closes every tunnel.
+// Shutdown stops accepting agents (/healthz answers 503), tells connected agents to
+// reconnect (to another replica, or the restarted gateway) and drains: an agent keeps this
+// connection while streams on it are open and closes it when they end; at ctx's end (2 s
+// when ctx has no deadline) the rest are closed, then every tunnel.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.draining.Store(true)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
 	var wg sync.WaitGroup
 	for _, ac := range s.reg.all() {
 		wg.Add(1)
@@ -340,7 +347,6 @@ func (s *Server) Shutdown(ctx context.Context) {
 			select {
 			case <-ac.sess.CloseChan():
 			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
 			}
 			ac.sess.Close()
 		}()

@@ -305,6 +305,9 @@ func (rp *replicas) renew(all bool) {
 			delete(rp.held, it.ac)
 			rp.mu.Unlock()
 			rp.s.m.leasesLost.Inc()
+			if rp.s.draining.Load() {
+				continue // the agent moved as asked; its streams here end on their own (Shutdown)
+			}
 			rp.s.log.Info("agent moved to another replica: closing this replica's connection", "workspace", it.ac.key(), "job", it.ac.jobID)
 			it.ac.sess.Close()
 			continue

@@ -56,6 +56,8 @@ type ServeOptions struct {
 	ReplicaAddr       string
 	ReplicaSecretFile string
 	ReplicaSecret     []byte
+	// DrainTimeout bounds a graceful stop (SIGTERM): streams still open then are closed.
+	DrainTimeout time.Duration
 	// Ready, when set, receives the bound address (tests).
 	Ready func(net.Addr)
 	set   map[string]bool // flags given on the command line
@@ -82,6 +84,7 @@ type fileConfig struct {
 	ReplicaListen    string   `yaml:"replica-listen"`
 	ReplicaAddr      string   `yaml:"replica-addr"`
 	ReplicaSecret    string   `yaml:"replica-secret-file"`
+	DrainTimeout     string   `yaml:"drain-timeout"`
 }
 
 // NewCmdGateway returns 'ws gateway' with its 'serve' subcommand.
@@ -121,7 +124,7 @@ See docs/gateway.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}
-			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user", "redis-url", "replica-listen", "replica-addr", "replica-secret-file"} {
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user", "redis-url", "replica-listen", "replica-addr", "replica-secret-file", "drain-timeout"} {
 				opts.set[name] = c.Flags().Changed(name)
 			}
 			if err := opts.resolve(); err != nil {
@@ -153,6 +156,7 @@ See docs/gateway.md.`,
 	fl.StringVar(&opts.RedisURL, "redis-url", "", "shared Redis of several replicas: redis://[:password@]host:port/db, rediss://, redis+sentinel://, redis+cluster:// (docs/gateway.md); none: one gateway, state in memory")
 	fl.StringVar(&opts.ReplicaListen, "replica-listen", ":8081", "with --redis-url: address of the replica channel listener (other replicas only, never the public load balancer)")
 	fl.StringVar(&opts.ReplicaAddr, "replica-addr", "", "with --redis-url: host:port at which the other replicas reach this one's replica listener (e.g. the pod IP)")
+	fl.DurationVar(&opts.DrainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM: how long agents' open streams may go on after they were told to reconnect elsewhere")
 	fl.StringVar(&opts.ReplicaSecretFile, "replica-secret-file", "", "with --redis-url: `file` holding the replicas' shared secret (at least 32 bytes; or WS_GATEWAY_REPLICA_SECRET)")
 	return cmd
 }
@@ -171,7 +175,7 @@ func (o *ServeOptions) resolve() error {
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
-			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user, redis-url, replica-listen, replica-addr, replica-secret-file"}
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user, redis-url, replica-listen, replica-addr, replica-secret-file, drain-timeout"}
 		}
 	}
 	str := func(flag string, dst *string, file string) {
@@ -287,6 +291,18 @@ func (o *ServeOptions) resolveReplica(fc fileConfig) error {
 	str("replica-listen", &o.ReplicaListen, fc.ReplicaListen)
 	str("replica-addr", &o.ReplicaAddr, fc.ReplicaAddr)
 	str("replica-secret-file", &o.ReplicaSecretFile, fc.ReplicaSecret)
+	drain := ""
+	str("drain-timeout", &drain, fc.DrainTimeout)
+	if drain != "" {
+		d, err := time.ParseDuration(drain)
+		if err != nil {
+			return cmdutil.FlagErrorf("gateway serve", "drain-timeout %q: want a duration such as 10s", drain)
+		}
+		o.DrainTimeout = d
+	}
+	if o.DrainTimeout <= 0 {
+		return cmdutil.FlagErrorf("gateway serve", "--drain-timeout must be positive")
+	}
 	if o.RedisURL == "" {
 		return nil
 	}
@@ -399,7 +415,7 @@ func serveRun(ctx context.Context, o *ServeOptions) error {
 	// Stop accepting (the load balancer's health check fails from here), let requests in
 	// flight end, tell the agents to reconnect (elsewhere), then stop the replica channel.
 	logger.Info("gateway shutting down; agents will reconnect", "agents", s.Agents())
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), o.DrainTimeout)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	s.Shutdown(sctx)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 )
@@ -117,11 +118,12 @@ func TestServeReplicaSettings(t *testing.T) {
 	base := []string{"serve", "--gitlab-url", "https://gitlab.example.com", "--public-url", "https://ws.example.com"}
 	redis := []string{"--redis-url", "rediss://:pw@redis.example.com:6380/2"}
 	tests := []struct {
-		name     string
-		args     []string
-		env      map[string]string
-		wantAddr string
-		wantErr  string
+		name      string
+		args      []string
+		env       map[string]string
+		wantAddr  string
+		wantDrain time.Duration
+		wantErr   string
 	}{
 		{name: "no redis: one gateway", args: nil},
 		{name: "secret file, addr", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile, "--replica-addr", "10.0.0.5:8081"), wantAddr: "10.0.0.5:8081"},
@@ -131,6 +133,8 @@ func TestServeReplicaSettings(t *testing.T) {
 		{name: "short secret", args: redis, env: map[string]string{"WS_GATEWAY_REPLICA_SECRET": "short"}, wantErr: "at least 32"},
 		{name: "secret twice", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile), env: map[string]string{"WS_GATEWAY_REPLICA_SECRET": secret}, wantErr: "not both"},
 		{name: "no address", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile), wantErr: "--replica-addr"},
+		{name: "drain timeout from env", env: map[string]string{"WS_GATEWAY_DRAIN_TIMEOUT": "25s"}, wantDrain: 25 * time.Second},
+		{name: "bad drain timeout", env: map[string]string{"WS_GATEWAY_DRAIN_TIMEOUT": "soon"}, wantErr: "drain-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +153,13 @@ func TestServeReplicaSettings(t *testing.T) {
 			}
 			if got.ReplicaAddr != tt.wantAddr {
 				t.Errorf("replica addr = %q, want %q", got.ReplicaAddr, tt.wantAddr)
+			}
+			wantDrain := 10 * time.Second // the default
+			if tt.wantDrain != 0 {
+				wantDrain = tt.wantDrain
+			}
+			if got.DrainTimeout != wantDrain {
+				t.Errorf("drain timeout = %s, want %s", got.DrainTimeout, wantDrain)
 			}
 			if tt.wantAddr != "" && string(got.ReplicaSecret) != secret {
 				t.Errorf("replica secret not read (%d bytes)", len(got.ReplicaSecret))

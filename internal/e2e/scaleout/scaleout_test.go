@@ -384,18 +384,52 @@ func TestReplicas(t *testing.T) {
 	}
 
 	// Restart one; then stop the third with SIGTERM (a rolling upgrade): it tells the
-	// agent to reconnect, and the agent is back through the restarted one.
+	// agent to reconnect, the agent is back through the restarted one, and a command
+	// running through the stopping replica goes on until it ends (the drain).
 	step(t, "restart one, stop the third", func() {
 		w.startReplica(t, restarted)
+		cmd := exec.Command(w.bin, "shell", "-R", "g/p", "demo", "--", "sh", "-c", "echo ready; read x; echo got-$x")
+		cmd.Env = append(os.Environ(), w.cli(third.url())...)
+		out := &testutil.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		out.WaitFor(t, shellLimit, 1, `ready`)
+
 		before := strings.Count(agent.out.String(), "gateway asked to reconnect")
 		start := time.Now()
-		third.p.stop(syscall.SIGTERM)
+		_ = third.p.cmd.Process.Signal(syscall.SIGTERM)
 		if got := w.holder(t, backLimit, restarted); got != restarted {
 			t.Fatalf("agent held by %s", got.name)
 		}
 		t.Logf("agent back through %s %s after SIGTERM", restarted.name, time.Since(start).Round(time.Millisecond))
 		if strings.Count(agent.out.String(), "gateway asked to reconnect") != before+1 {
 			t.Errorf("the stopping replica did not ask the agent to reconnect:\n%s", agent.out.String())
+		}
+		// The command started before the SIGTERM still runs: it reads this line and ends.
+		if _, err := io.WriteString(stdin, "drained\n"); err != nil {
+			t.Fatalf("the command through the stopping replica ended at the SIGTERM (%v):\n%s", err, out.String())
+		}
+		select {
+		case err := <-exited:
+			if err != nil || !strings.Contains(out.String(), "got-drained") {
+				t.Errorf("the command through the stopping replica: %v\n%s", err, out.String())
+			}
+		case <-time.After(shellLimit):
+			t.Fatalf("the command through the stopping replica did not end:\n%s", out.String())
+		}
+		select {
+		case <-third.p.done:
+		case <-time.After(shellLimit):
+			t.Fatalf("%s did not stop after its drain:\n%s", third.name, third.p.out.String())
 		}
 		if ok, out := w.shell(t, lb, "after-restart"); !ok {
 			t.Fatalf("ws shell after the restart: %s", out)
