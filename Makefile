@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps redis-deps bench-replicas
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -18,6 +18,9 @@ test: ## run every test (CI runs this)
 	@# The container-mode tests of ws up --local need Podman: CI installs it, elsewhere they skip without it.
 	@if [ -n "$$CI" ]; then bash scripts/install-podman.sh; \
 	elif ! command -v podman >/dev/null 2>&1; then echo "test: podman not found: the container-mode tests of 'ws up --local' skip (make podman-deps installs it)"; fi
+	@# The gateway's scale-out tests need redis-server and haproxy: CI installs them, elsewhere they skip without them.
+	@if [ -n "$$CI" ]; then bash scripts/install-redis-haproxy.sh; \
+	elif ! { command -v redis-server && command -v haproxy; } >/dev/null 2>&1; then echo "test: redis-server or haproxy not found: the gateway's scale-out tests skip (make redis-deps installs them)"; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
@@ -45,6 +48,9 @@ bench: ## run Go benchmarks and bench/ scripts; figures go in docs/benchmarks.md
 
 bench-tunnel: build ## cross-process tunnel figures: ws port-forward / shell / endpoint URL → gateway → agent, each a process, against direct loopback (docs/benchmarks.md)
 	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run TestCrossProcess -v -count=1
+
+bench-replicas: build ## gateway replicas (docs/benchmarks.md): port-forward same replica vs forwarded; memory per idle agent and Redis commands per agent with 3 replicas (needs redis-server)
+	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run 'TestReplicaForwarding|TestReplicaIdleMemory' -v -count=1 -timeout 20m
 
 # Web UI (webui/). The built assets in webui/dist are committed, so `go build` needs only Go;
 # these targets need npm and are the only way the assets and the browser test are rebuilt.
@@ -78,6 +84,10 @@ gitlab-ci-local-or-skip: ## gitlab-ci-local when npm is here or CI is set; other
 	else \
 		echo "gitlab-ci-local: SKIP: npm not found and CI is not set (make gitlab-ci-local installs it); its tests will skip"; \
 	fi
+
+# The gateway's scale-out tests (internal/e2e/scaleout, internal/kv/rediskv) run real servers.
+redis-deps: ## install redis-server and haproxy (apt, when missing) for the gateway's scale-out tests
+	bash scripts/install-redis-haproxy.sh
 
 # Container mode of ws up --local (local/): the tests run real Podman with an image built from
 # busybox-static by scripts/build-test-images.sh (cached by content hash).

@@ -371,13 +371,22 @@ func (a *Agent) connectOnce(ctx context.Context) (quick bool, err error) {
 		return false, fmt.Errorf("gateway answered %d", status)
 	}
 	connCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	draining := false // the connection outlives this call, serving its open streams
+	defer func() {
+		if !draining {
+			cancel()
+		}
+	}()
 	sess, err := tunnel.Client(connCtx, ws)
 	if err != nil {
 		ws.CloseNow()
 		return false, err
 	}
-	defer sess.Close()
+	defer func() {
+		if !draining {
+			sess.Close()
+		}
+	}()
 	ctrl, err := a.handshake(sess)
 	if err != nil {
 		return false, err
@@ -404,7 +413,13 @@ func (a *Agent) connectOnce(ctx context.Context) (quick bool, err error) {
 		a.ctrlMu.Unlock()
 	}()
 
+	// The gateway's "reconnect" (it is shutting down) stops the accepting of new streams:
+	// the agent connects again (through the load balancer, to another replica) while the
+	// streams open on this connection — shells, port connections — go on until they end
+	// or the gateway closes the connection at the end of its drain.
 	var reconnect atomic.Bool
+	moving, move := context.WithCancel(connCtx)
+	defer move()
 	go func() {
 		lr := tunnel.NewLineReader(ctrl, tunnel.MaxHeaderBytes)
 		for {
@@ -415,26 +430,38 @@ func (a *Agent) connectOnce(ctx context.Context) (quick bool, err error) {
 			}
 			if m.Type == tunnel.MsgReconnect {
 				reconnect.Store(true)
-				sess.Close()
+				move()
 				return
 			}
 		}
 	}()
 
 	srv := newServer(a, sess)
+	var handlers sync.WaitGroup
 	for {
-		st, err := sess.AcceptStream()
+		st, err := sess.AcceptStreamWithContext(moving)
 		if err != nil {
-			srv.close()
 			if reconnect.Load() {
+				draining = true
+				go func() {
+					handlers.Wait()
+					srv.close()
+					sess.Close()
+					cancel()
+				}()
 				return true, nil
 			}
+			srv.close()
 			if errors.Is(err, yamux.ErrSessionShutdown) || errors.Is(err, io.EOF) {
 				err = errors.New("connection closed")
 			}
 			return false, err
 		}
-		go srv.handle(st)
+		handlers.Add(1)
+		go func() {
+			defer handlers.Done()
+			srv.handle(st)
+		}()
 	}
 }
 

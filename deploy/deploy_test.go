@@ -124,6 +124,8 @@ type want struct {
 	publicURL  string
 	ingress    bool
 	gatewayTLS bool
+	// replicas > 1: replicas sharing Redis (docs/deploy.md, "Several replicas").
+	replicas int
 }
 
 // checkManifests checks the objects a gateway deployment needs and how
@@ -166,8 +168,9 @@ func checkManifests(t *testing.T, objs []object, w want) {
 			t.Errorf("selector %s=%v does not match the pod labels %v", k, v, podLabels)
 		}
 	}
-	if n := get(dep, "spec", "replicas"); n != 1 {
-		t.Errorf("replicas = %v, want 1 (the gateway holds tunnels in memory)", n)
+	wantReplicas := max(w.replicas, 1)
+	if n := get(dep, "spec", "replicas"); n != wantReplicas {
+		t.Errorf("replicas = %v, want %d", n, wantReplicas)
 	}
 	c, _ := get(dep, "spec", "template", "spec", "containers", 0).(map[string]any)
 	if c == nil {
@@ -197,10 +200,11 @@ func checkManifests(t *testing.T, objs []object, w want) {
 	ports := map[string]bool{}
 	for _, p := range c["ports"].([]any) {
 		ports[str(get(p, "name"))] = true
-		if str(get(p, "containerPort")) != env["WS_GATEWAY_PORT"] {
-			t.Errorf("containerPort %v differs from the --listen port %s", get(p, "containerPort"), env["WS_GATEWAY_PORT"])
+		if v := map[string]string{"http": "WS_GATEWAY_PORT", "replica": "WS_GATEWAY_REPLICA_PORT"}[str(get(p, "name"))]; str(get(p, "containerPort")) != env[v] {
+			t.Errorf("containerPort %v (%v) differs from %s=%s", get(p, "containerPort"), get(p, "name"), v, env[v])
 		}
 	}
+	checkReplicas(t, byKind, dep, c, args, env, podLabels, w.replicas > 1)
 	scheme := "HTTP"
 	if w.gatewayTLS {
 		scheme = "HTTPS"
@@ -236,6 +240,9 @@ func checkManifests(t *testing.T, objs []object, w want) {
 	svcPorts := map[string]bool{}
 	for _, p := range get(svc, "spec", "ports").([]any) {
 		svcPorts[str(get(p, "name"))] = true
+		if str(get(p, "targetPort")) == "replica" {
+			t.Error("the Service exposes the replica channel")
+		}
 		if !ports[str(get(p, "targetPort"))] {
 			t.Errorf("Service targetPort %v is not a container port", get(p, "targetPort"))
 		}
@@ -262,6 +269,71 @@ func checkManifests(t *testing.T, objs []object, w want) {
 	tlsHosts := fmt.Sprint(get(ing, "spec", "tls", 0, "hosts"))
 	if !strings.Contains(tlsHosts, " *."+w.domain) && !strings.Contains(tlsHosts, "[*."+w.domain) || str(get(ing, "spec", "tls", 0, "secretName")) == "" {
 		t.Errorf("Ingress TLS = %v, want the wildcard host and a secret", get(ing, "spec", "tls"))
+	}
+}
+
+// checkReplicas checks what replicas sharing Redis need (or, for one gateway, that none of
+// it is there): Redis and the replica secret in env, the replica channel on the pod IP, a
+// rolling update, a PodDisruptionBudget and a NetworkPolicy for the channel.
+func checkReplicas(t *testing.T, byKind map[string][]object, dep object, c map[string]any, args string, env map[string]string, podLabels map[string]any, replicated bool) {
+	t.Helper()
+	strategy := str(get(dep, "spec", "strategy", "type"))
+	if !replicated {
+		if strategy != "Recreate" || len(byKind["PodDisruptionBudget"])+len(byKind["NetworkPolicy"])+len(byKind["Secret"]) != 0 || strings.Contains(args, "--replica") {
+			t.Errorf("one gateway renders replica settings: strategy %s, args %s, objects %v", strategy, args, byKind)
+		}
+		return
+	}
+	if strategy != "RollingUpdate" || str(get(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable")) != "0" {
+		t.Errorf("strategy %v: want a rolling update that keeps every replica up", get(dep, "spec", "strategy"))
+	}
+	if !strings.Contains(args, "--replica-listen=:$(WS_GATEWAY_REPLICA_PORT)") {
+		t.Errorf("args %s lack --replica-listen", args)
+	}
+	if a := env["WS_GATEWAY_REPLICA_ADDR"]; a != "[$(POD_IP)]:$(WS_GATEWAY_REPLICA_PORT)" {
+		t.Errorf("WS_GATEWAY_REPLICA_ADDR = %q, want the pod IP and the replica port", a)
+	}
+	refs := map[string]any{}
+	for _, e := range c["env"].([]any) {
+		refs[str(get(e, "name"))] = get(e, "valueFrom")
+	}
+	if get(refs["POD_IP"], "fieldRef", "fieldPath") != "status.podIP" {
+		t.Errorf("POD_IP = %v, want the fieldRef status.podIP", refs["POD_IP"])
+	}
+	if env["WS_GATEWAY_REDIS_URL"] == "" && get(refs["WS_GATEWAY_REDIS_URL"], "secretKeyRef", "name") == nil {
+		t.Error("no WS_GATEWAY_REDIS_URL")
+	}
+	secretName := str(get(refs["WS_GATEWAY_REPLICA_SECRET"], "secretKeyRef", "name"))
+	if secretName == "" || env["WS_GATEWAY_REPLICA_SECRET"] != "" {
+		t.Errorf("WS_GATEWAY_REPLICA_SECRET must come from a secret (got %v)", refs["WS_GATEWAY_REPLICA_SECRET"])
+	}
+	if len(byKind["Secret"]) != 1 || str(get(byKind["Secret"][0], "metadata", "name")) != secretName ||
+		len(str(get(byKind["Secret"][0], "data", str(get(refs["WS_GATEWAY_REPLICA_SECRET"], "secretKeyRef", "key"))))) < 44 {
+		t.Errorf("no Secret %s with a value of 32 bytes or more: %v", secretName, byKind["Secret"])
+	}
+	matches := func(kind string, sel any) {
+		m, _ := sel.(map[string]any)
+		if len(m) == 0 {
+			t.Errorf("%s selects no pod", kind)
+		}
+		for k, v := range m {
+			if podLabels[k] != v {
+				t.Errorf("%s selector %s=%v does not match the pod", kind, k, v)
+			}
+		}
+	}
+	if len(byKind["PodDisruptionBudget"]) != 1 || str(get(byKind["PodDisruptionBudget"][0], "spec", "maxUnavailable")) != "1" {
+		t.Fatalf("want one PodDisruptionBudget with maxUnavailable 1: %v", byKind["PodDisruptionBudget"])
+	}
+	matches("PodDisruptionBudget", get(byKind["PodDisruptionBudget"][0], "spec", "selector", "matchLabels"))
+	if len(byKind["NetworkPolicy"]) != 1 {
+		t.Fatal("no NetworkPolicy for the replica channel")
+	}
+	np := byKind["NetworkPolicy"][0]
+	matches("NetworkPolicy", get(np, "spec", "podSelector", "matchLabels"))
+	matches("NetworkPolicy's replica rule", get(np, "spec", "ingress", 1, "from", 0, "podSelector", "matchLabels"))
+	if str(get(np, "spec", "ingress", 1, "ports", 0, "port")) != "replica" || str(get(np, "spec", "ingress", 0, "ports", 0, "port")) != "http" {
+		t.Errorf("NetworkPolicy rules %v: want http open, replica from the gateway's pods", get(np, "spec", "ingress"))
 	}
 }
 
@@ -310,7 +382,7 @@ func TestChartFiles(t *testing.T) {
 }
 
 func TestHelmLint(t *testing.T) {
-	for _, set := range []string{"", "gateway.tlsSecretName=gw-tls,ingress.enabled=false"} {
+	for _, set := range []string{"", "gateway.tlsSecretName=gw-tls,ingress.enabled=false", "replicaCount=3,redis.url=redis://redis:6379/0"} {
 		args := []string{"lint", "--strict", chartDir}
 		if set != "" {
 			args = append(args, "--set", set)
@@ -330,6 +402,10 @@ func TestHelmTemplate(t *testing.T) {
 		{"defaults", "", defaults},
 		{"own domain and class", "gateway.domain=dev.corp.example,gateway.gitlabUrl=https://git.corp.example,ingress.className=nginx",
 			want{domain: "dev.corp.example", gitlabURL: "https://git.corp.example", publicURL: "https://dev.corp.example", ingress: true}},
+		{"replicas with Redis", "replicaCount=3,redis.url=rediss://redis.example.com:6380/0",
+			want{domain: "ws.example.com", gitlabURL: "https://gitlab.example.com", publicURL: "https://ws.example.com", ingress: true, replicas: 3}},
+		{"replicas with Redis in a secret", "replicaCount=2,redis.existingSecret=redis-url",
+			want{domain: "ws.example.com", gitlabURL: "https://gitlab.example.com", publicURL: "https://ws.example.com", ingress: true, replicas: 2}},
 		{"TLS at the gateway", "gateway.tlsSecretName=gw-tls,ingress.enabled=false,ingress.tls.enabled=false,service.type=LoadBalancer",
 			want{domain: "ws.example.com", gitlabURL: "https://gitlab.example.com", publicURL: "https://ws.example.com", gatewayTLS: true}},
 	} {
@@ -344,6 +420,15 @@ func TestHelmTemplate(t *testing.T) {
 			}
 			checkManifests(t, decodeAll(t, []byte(out)), tc.want)
 		})
+	}
+}
+
+// TestHelmTemplateReplicasNeedRedis: several replicas without shared state would each hold
+// some agents and not find the others'; the chart refuses them.
+func TestHelmTemplateReplicasNeedRedis(t *testing.T) {
+	out, err := runHelm(t, "template", "ws-gateway", chartDir, "--set", "replicaCount=2")
+	if err == nil || !strings.Contains(out, "replicaCount > 1 needs a Redis") {
+		t.Errorf("replicaCount=2 without Redis rendered (err %v):\n%.300s", err, out)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/webui"
 )
 
@@ -27,35 +28,18 @@ type user struct {
 	endpoint string // key(cookie secret) of the endpoint cookie (CredEndpointSession)
 }
 
-type cachedUser struct {
-	id      gitlab.UserIdentity
-	expires time.Time
-}
-
-// auth verifies user tokens with GitLab, caches answers briefly, keeps
-// browser sessions and rate-limits repeated failures per client address.
+// auth verifies user tokens with GitLab, caches answers briefly and rate-limits repeated
+// failures per client address. Its state is in the gateway's kv.Store (shared by
+// replicas):
+//
+//	gw/user/<sha256(token)>        a verified user token's identity, for UserCacheTTL
+//	gw/access/<project>/<user>     the maintainers rule let user in, for UserCacheTTL
+//	gw/fail/<address>              failures in the current AuthFailWindow
 type auth struct {
 	s *Server
-
-	mu     sync.Mutex
-	cache  map[string]cachedUser // sha256(token) → identity
-	access map[string]time.Time  // "project/user" → maintainer rule OK until
-	fails  map[string]*failWindow
 }
 
-type failWindow struct {
-	start time.Time
-	n     int
-}
-
-const maxCache = 10000
-
-// maxAccess bounds the maintainers-rule cache ("project/user" entries).
-const maxAccess = 10000
-
-func newAuth(s *Server) *auth {
-	return &auth{s: s, cache: map[string]cachedUser{}, access: map[string]time.Time{}, fails: map[string]*failWindow{}}
-}
+func newAuth(s *Server) *auth { return &auth{s: s} }
 
 func tokenKey(tok string) string {
 	h := sha256.Sum256([]byte(tok))
@@ -70,37 +54,15 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// limited reports whether ip has failed too often recently.
+// limited reports whether ip has failed too often recently. A store out of reach limits
+// no one (GitLab still checks every credential).
 func (a *auth) limited(ip string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f := a.fails[ip]
-	if f == nil {
-		return false
-	}
-	if a.s.clock.Since(f.start) > a.s.cfg.AuthFailWindow {
-		delete(a.fails, ip)
-		return false
-	}
-	return f.n >= a.s.cfg.AuthFailLimit
+	n, err := a.s.store.Count(context.Background(), "gw/fail/"+ip)
+	return err == nil && n >= int64(a.s.cfg.AuthFailLimit)
 }
 
 func (a *auth) fail(ip string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f := a.fails[ip]
-	if f == nil || a.s.clock.Since(f.start) > a.s.cfg.AuthFailWindow {
-		if len(a.fails) > maxCache {
-			for k, v := range a.fails {
-				if a.s.clock.Since(v.start) > a.s.cfg.AuthFailWindow {
-					delete(a.fails, k)
-				}
-			}
-		}
-		f = &failWindow{start: a.s.clock.Now()}
-		a.fails[ip] = f
-	}
-	f.n++
+	_, _ = a.s.store.Incr(context.Background(), "gw/fail/"+ip, a.s.cfg.AuthFailWindow)
 }
 
 var (
@@ -144,37 +106,32 @@ func (a *auth) authenticate(r *http.Request, route Route) (*user, Credential, er
 	case err != nil:
 		return nil, CredNone, errNoCredentials
 	}
-	return &user{ID: ws.User.ID, Username: ws.User.Username, token: a.s.web.token(ws.User.ID), cred: CredWebSession, session: ws.ID},
+	return &user{ID: ws.User.ID, Username: ws.User.Username, token: a.s.token(ws.User.ID), cred: CredWebSession, session: ws.ID},
 		CredWebSession, nil
 }
 
-func (a *auth) verify(ctx context.Context, tok string) (*gitlab.UserIdentity, error) {
-	key := tokenKey(tok)
-	a.mu.Lock()
-	c, ok := a.cache[key]
-	a.mu.Unlock()
-	if ok && a.s.clock.Now().Before(c.expires) {
-		return &c.id, nil
+// verify returns the owner of user token tok: from the cache (UserCacheTTL since GitLab
+// last said so, on any replica), else from GitLab. Only accepted tokens are cached, under
+// the token's SHA-256, never the token.
+func (a *auth) verify(ctx context.Context, tok string) (*identity.User, error) {
+	key := "gw/user/" + tokenKey(tok)
+	if b, err := a.s.store.Get(ctx, key); err == nil {
+		var id identity.User
+		if json.Unmarshal(b, &id) == nil {
+			return &id, nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	id, err := a.s.cfg.Auth.User(ctx, tok)
 	if err != nil {
-		if errors.Is(err, gitlab.ErrTokenInvalid) {
+		if errors.Is(err, identity.ErrTokenInvalid) {
 			return nil, errBadToken
 		}
 		return nil, err
 	}
-	a.mu.Lock()
-	if len(a.cache) >= maxCache {
-		for k, v := range a.cache {
-			if a.s.clock.Now().After(v.expires) || len(a.cache) >= maxCache {
-				delete(a.cache, k)
-			}
-		}
-	}
-	a.cache[key] = cachedUser{id: *id, expires: a.s.clock.Now().Add(a.s.cfg.UserCacheTTL)}
-	a.mu.Unlock()
+	b, _ := json.Marshal(id)
+	_ = a.s.store.Set(ctx, key, b, a.s.cfg.UserCacheTTL)
 	return id, nil
 }
 
@@ -191,12 +148,8 @@ func (a *auth) mayAttach(ctx context.Context, u *user, ac *agentConn) bool {
 // accessLevel is u's access level in ac's project, from GitLab, cached UserCacheTTL (only
 // levels that let u in are cached: a maintainer removed in GitLab is refused after it).
 func (a *auth) accessLevel(ctx context.Context, u *user, ac *agentConn) int {
-	key := ac.projectKey() + "/" + itoa(u.ID)
-	now := a.s.clock.Now()
-	a.mu.Lock()
-	until, ok := a.access[key]
-	a.mu.Unlock()
-	if ok && now.Before(until) {
+	key := "gw/access/" + ac.projectKey() + "/" + itoa(u.ID)
+	if _, err := a.s.store.Get(ctx, key); err == nil {
 		return MaintainerLevel
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -205,18 +158,7 @@ func (a *auth) accessLevel(ctx context.Context, u *user, ac *agentConn) int {
 	if err != nil || lvl < MaintainerLevel {
 		return 0
 	}
-	a.mu.Lock()
-	if len(a.access) >= maxAccess {
-		// Bounded: drop expired entries, then arbitrary ones (they are
-		// only a cache of GitLab's answer).
-		for k, v := range a.access {
-			if now.After(v) || len(a.access) >= maxAccess {
-				delete(a.access, k)
-			}
-		}
-	}
-	a.access[key] = now.Add(a.s.cfg.UserCacheTTL)
-	a.mu.Unlock()
+	_ = a.s.store.Set(ctx, key, []byte("1"), a.s.cfg.UserCacheTTL)
 	return lvl
 }
 
@@ -238,7 +180,7 @@ func (a *auth) stillAllowed(ctx context.Context, u *user, ac *agentConn) bool {
 			return true
 		}
 	case CredEndpointSession:
-		if !a.s.eps.has(u.endpoint) {
+		if !a.s.eps.has(ctx, u.endpoint) {
 			return false
 		}
 		_, err = a.s.web.ui.Alive(ctx, u.session)

@@ -9,25 +9,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/tunnel"
 )
 
 // fakeAuth accepts one job token and one user token.
 type fakeAuth struct{ job, user, ref string }
 
-func (f fakeAuth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
+func (f fakeAuth) Job(_ context.Context, tok string) (*identity.Job, error) {
 	if tok != f.job {
-		return nil, fmt.Errorf("job: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("job: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.JobIdentity{JobID: 1, Status: "running", Ref: f.ref, ProjectID: 1, ProjectPath: "local", UserID: 7, Username: "ada"}, nil
+	return &identity.Job{JobID: 1, Status: "running", Ref: f.ref, ProjectID: 1, ProjectPath: "local", UserID: 7, Username: "ada"}, nil
 }
 
-func (f fakeAuth) User(_ context.Context, tok string) (*gitlab.UserIdentity, error) {
+func (f fakeAuth) User(_ context.Context, tok string) (*identity.User, error) {
 	if tok != f.user {
-		return nil, fmt.Errorf("user: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("user: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.UserIdentity{ID: 7, Username: "ada"}, nil
+	return &identity.User{ID: 7, Username: "ada"}, nil
 }
 
 func (fakeAuth) AccessLevel(context.Context, string, int64, int64) (int, error) { return 0, nil }

@@ -13,13 +13,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ws-dev/ws/webui"
@@ -31,28 +32,27 @@ const codeTTL = time.Minute
 // endpointGrant is what an endpoint cookie (or a hand-off code) grants: user's access to
 // one endpoint, for as long as web session parent lives.
 type endpointGrant struct {
-	ep       EndpointRef
-	parent   string // the web session's ID
-	userID   int64
-	username string
-	path     string // codes: where the browser goes on the endpoint host
-	expires  time.Time
+	EP       EndpointRef `json:"ep"`
+	Parent   string      `json:"parent"` // the web session's ID
+	UserID   int64       `json:"user_id"`
+	Username string      `json:"username"`
+	Path     string      `json:"path,omitempty"` // codes: where the browser goes on the endpoint host
+	Expires  time.Time   `json:"expires"`
 }
 
-// endpointAuth holds hand-off codes and endpoint cookies, by key(secret).
+// endpointAuth holds hand-off codes and endpoint cookies in the gateway's kv.Store, by the
+// SHA-256 of their secret:
+//
+//	gw/code/<key>        a hand-off code (single use: Take), for codeTTL
+//	gw/ep/<key>          an endpoint cookie's grant, for SessionTTL
+//	gw/codes/<session>   gw/eps/<session>: the keys one web session made (at most 64 each)
 type endpointAuth struct {
-	mu       sync.Mutex
-	codes    map[string]*endpointGrant
-	sessions map[string]*endpointGrant
-}
-
-func newEndpointAuth() *endpointAuth {
-	return &endpointAuth{codes: map[string]*endpointGrant{}, sessions: map[string]*endpointGrant{}}
+	s *Server
 }
 
 func epKey(secret string) string {
 	h := sha256.Sum256([]byte(secret))
-	return string(h[:])
+	return hex.EncodeToString(h[:])
 }
 
 func newSecret() string {
@@ -61,76 +61,61 @@ func newSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// sweep drops expired codes and cookies; e.mu is held. Called on every insert: the maps
-// are small (bounded per web session, which are bounded per user).
-func (e *endpointAuth) sweep(now time.Time) {
-	for k, g := range e.codes {
-		if !now.Before(g.expires) {
-			delete(e.codes, k)
+// add stores g under a new secret (kind: "code" or "ep"), keeping at most max per web
+// session (the oldest goes), and returns the secret.
+func (e *endpointAuth) add(ctx context.Context, kind string, g *endpointGrant, ttl time.Duration, max int) (string, error) {
+	st := e.s.store
+	list := "gw/" + kind + "s/" + g.Parent
+	keys, err := st.List(ctx, list)
+	if err != nil {
+		return "", err
+	}
+	var live []string
+	for _, k := range keys {
+		if _, err := st.Get(ctx, "gw/"+kind+"/"+k); err == nil {
+			live = append(live, k)
+		} else {
+			_ = st.ListRemove(ctx, list, k)
 		}
 	}
-	for k, g := range e.sessions {
-		if !now.Before(g.expires) {
-			delete(e.sessions, k)
-		}
+	for ; len(live) >= max; live = live[1:] {
+		_ = st.Del(ctx, "gw/"+kind+"/"+live[0])
+		_ = st.ListRemove(ctx, list, live[0])
 	}
-}
-
-// add stores g under a new secret in m (codes or sessions), keeping at most max entries
-// per web session (the oldest goes).
-func (e *endpointAuth) add(m map[string]*endpointGrant, g *endpointGrant, now time.Time, max int) string {
 	sec := newSecret()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.sweep(now)
-	for {
-		var oldest string
-		n := 0
-		for k, o := range m {
-			if o.parent != g.parent {
-				continue
-			}
-			n++
-			if oldest == "" || o.expires.Before(m[oldest].expires) {
-				oldest = k
-			}
-		}
-		if n < max {
-			break
-		}
-		delete(m, oldest)
+	b, _ := json.Marshal(g)
+	if err := st.Set(ctx, "gw/"+kind+"/"+epKey(sec), b, ttl); err != nil {
+		return "", err
 	}
-	m[epKey(sec)] = g
-	return sec
+	if err := st.ListAdd(ctx, list, epKey(sec), g.Expires.UnixNano(), e.s.cfg.SessionTTL); err != nil {
+		return "", err
+	}
+	return sec, nil
 }
 
 // takeCode spends a hand-off code.
-func (e *endpointAuth) takeCode(code string, now time.Time) *endpointGrant {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	g := e.codes[epKey(code)]
-	delete(e.codes, epKey(code))
-	if g == nil || !now.Before(g.expires) {
+func (e *endpointAuth) takeCode(ctx context.Context, code string, now time.Time) *endpointGrant {
+	b, err := e.s.store.Take(ctx, "gw/code/"+epKey(code))
+	var g endpointGrant
+	if err != nil || json.Unmarshal(b, &g) != nil || !now.Before(g.Expires) {
 		return nil
 	}
-	return g
+	return &g
 }
 
-func (e *endpointAuth) session(k string, now time.Time) *endpointGrant {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	g := e.sessions[k]
-	if g == nil || !now.Before(g.expires) {
+// session returns the grant of endpoint cookie key k.
+func (e *endpointAuth) session(ctx context.Context, k string, now time.Time) *endpointGrant {
+	b, err := e.s.store.Get(ctx, "gw/ep/"+k)
+	var g endpointGrant
+	if err != nil || json.Unmarshal(b, &g) != nil || !now.Before(g.Expires) {
 		return nil
 	}
-	c := *g
-	return &c
+	return &g
 }
 
-func (e *endpointAuth) has(k string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.sessions[k] != nil
+func (e *endpointAuth) has(ctx context.Context, k string) bool {
+	_, err := e.s.store.Get(ctx, "gw/ep/"+k)
+	return err == nil
 }
 
 func (s *Server) secureCookies() bool { return SecureCookies(s.public.Scheme, s.cfg.TLS) }
@@ -215,7 +200,7 @@ func (s *Server) handleEndpointAuth(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, s.public.Path+"/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
-	u := &user{ID: ws.User.ID, Username: ws.User.Username, token: s.web.token(ws.User.ID), cred: CredWebSession, session: ws.ID}
+	u := &user{ID: ws.User.ID, Username: ws.User.Username, token: s.token(ws.User.ID), cred: CredWebSession, session: ws.ID}
 	if !Grants(u.cred, RouteEndpointAuth, s.cfg.PathURLs) {
 		httpError(w, http.StatusForbidden, "")
 		return
@@ -230,8 +215,13 @@ func (s *Server) handleEndpointAuth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	code := s.eps.add(s.eps.codes, &endpointGrant{ep: ep, parent: ws.ID, userID: u.ID, username: u.Username, path: p,
-		expires: now.Add(codeTTL)}, now, maxEndpointSessionsPerSession)
+	code, err := s.eps.add(r.Context(), "code", &endpointGrant{EP: ep, Parent: ws.ID, UserID: u.ID, Username: u.Username, Path: p,
+		Expires: now.Add(codeTTL)}, codeTTL, maxEndpointSessionsPerSession)
+	if err != nil {
+		s.log.Error("endpoint hand-off: cannot store the code", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the gateway cannot store the sign-in code now; try again")
+		return
+	}
 	s.log.Info("endpoint hand-off", "user", u.Username, "workspace", ac.key(), "port", ep.Port)
 	http.Redirect(w, r, s.public.Scheme+"://"+s.endpointHost(ep)+EndpointCodePath+"?code="+url.QueryEscape(code), http.StatusSeeOther)
 }
@@ -240,23 +230,28 @@ func (s *Server) handleEndpointAuth(w http.ResponseWriter, r *http.Request) {
 // code for this host's cookie.
 func (s *Server) handleEndpointCode(w http.ResponseWriter, r *http.Request, ep EndpointRef) {
 	now := s.clock.Now()
-	g := s.eps.takeCode(r.URL.Query().Get("code"), now)
-	if g == nil || !EndpointCookieGrants(g.ep, ep) {
+	g := s.eps.takeCode(r.Context(), r.URL.Query().Get("code"), now)
+	if g == nil || !EndpointCookieGrants(g.EP, ep) {
 		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
 		s.log.Info("endpoint code refused: unknown, used, expired or for another endpoint", "host", r.Host)
 		httpError(w, http.StatusForbidden, "this sign-in code is not valid here; open the endpoint's URL again")
 		return
 	}
-	if _, err := s.web.ui.Alive(r.Context(), g.parent); err != nil {
+	if _, err := s.web.ui.Alive(r.Context(), g.Parent); err != nil {
 		httpError(w, http.StatusForbidden, "your session on the gateway ended; open the endpoint's URL again")
 		return
 	}
-	next := g.path
-	g.path = ""
-	g.expires = now.Add(s.cfg.SessionTTL)
-	sec := s.eps.add(s.eps.sessions, g, now, maxEndpointSessionsPerSession)
+	next := g.Path
+	g.Path = ""
+	g.Expires = now.Add(s.cfg.SessionTTL)
+	sec, err := s.eps.add(r.Context(), "ep", g, s.cfg.SessionTTL, maxEndpointSessionsPerSession)
+	if err != nil {
+		s.log.Error("endpoint sign-in: cannot store the cookie's grant", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the gateway cannot sign you in now; try again")
+		return
+	}
 	http.SetCookie(w, webui.Cookie(s.endpointCookie(), sec, s.cfg.SessionTTL, http.SameSiteLaxMode, s.secureCookies()))
-	s.log.Info("endpoint signed in", "user", g.username, "host", r.Host)
+	s.log.Info("endpoint signed in", "user", g.Username, "host", r.Host)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -272,20 +267,20 @@ func (s *Server) endpointUser(ctx context.Context, r *http.Request, ep EndpointR
 	err := errNoCredentials
 	for _, c := range r.CookiesNamed(s.endpointCookie()) {
 		k := epKey(c.Value)
-		g := s.eps.session(k, now)
-		if g == nil || !EndpointCookieGrants(g.ep, ep) {
+		g := s.eps.session(ctx, k, now)
+		if g == nil || !EndpointCookieGrants(g.EP, ep) {
 			continue
 		}
-		wu, e := s.web.ui.Alive(ctx, g.parent)
+		wu, e := s.web.ui.Alive(ctx, g.Parent)
 		if errors.Is(e, webui.ErrUnverifiable) {
 			err = errUnverifiable
 			continue
 		}
-		if e != nil || wu.ID != g.userID {
+		if e != nil || wu.ID != g.UserID {
 			continue
 		}
-		return &user{ID: g.userID, Username: g.username, token: s.web.token(g.userID), cred: CredEndpointSession,
-			session: g.parent, endpoint: k}, nil
+		return &user{ID: g.UserID, Username: g.Username, token: s.token(g.UserID), cred: CredEndpointSession,
+			session: g.Parent, endpoint: k}, nil
 	}
 	return nil, err
 }

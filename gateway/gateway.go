@@ -11,20 +11,17 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/hashicorp/yamux"
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -91,6 +88,14 @@ type Config struct {
 	// PublicURL/oauth/callback and scope read_user. Empty leaves tokens and links.
 	OAuthClientID     string
 	OAuthClientSecret string
+	// Store keeps sessions, sign-in links and codes, endpoint cookies, cached GitLab answers
+	// and failure counts (default: this process's memory, for one gateway). Replicas share
+	// one (a sealed internal/kv/rediskv store) together with Replica.
+	Store kv.Store
+	// Replica makes this gateway one of several sharing Store: agent leases, forwarding
+	// to the replica holding an agent (ReplicaHandler), /healthz following the store.
+	// Nil: a single gateway.
+	Replica *ReplicaConfig
 }
 
 // Server is a gateway.
@@ -100,6 +105,8 @@ type Server struct {
 	origin   string // scheme://host[:port] of public
 	clock    clockwork.Clock
 	eps      *endpointAuth // endpoint hand-off codes and endpoint cookies (endpoints.go)
+	store    kv.Store      // state replicas share (Config.Store)
+	rp       *replicas     // nil: a single gateway
 	log      *slog.Logger
 	reg      *registry
 	auth     *auth
@@ -157,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
 	}
+	if cfg.Store == nil {
+		cfg.Store = kv.NewMemory(cfg.Clock, 0)
+	}
 	if cfg.MaxTunnelStreams <= 0 {
 		cfg.MaxTunnelStreams = DefaultMaxTunnelStreams
 	}
@@ -167,16 +177,24 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	s := &Server{cfg: cfg, public: pu, origin: pu.Scheme + "://" + pu.Host, clock: cfg.Clock, log: cfg.Logger, reg: newRegistry(),
-		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), eps: newEndpointAuth()}
+		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), store: cfg.Store}
+	s.eps = &endpointAuth{s: s}
 	for _, o := range cfg.AllowedOrigins {
 		if originMatches(o, "http://1-x--1."+cfg.EndpointDomain) || originMatches(o, "https://1-x--1."+cfg.EndpointDomain) {
 			return nil, fmt.Errorf("gateway: allowed origin %q would let pages on endpoint hosts (*.%s) use the terminal API; name the origins of your own pages", o, cfg.EndpointDomain)
 		}
 	}
+	if cfg.Replica != nil {
+		if s.rp, err = newReplicas(s, *cfg.Replica); err != nil {
+			return nil, err
+		}
+		s.ports.prefix = s.rp.cfg.ID + "."
+		s.m.registerReplicas()
+	}
 	s.auth = newAuth(s)
 	s.proxy = newProxy(s)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+tunnel.AgentPath, s.handleAgent)
 	mux.HandleFunc("/api/v1/session", s.handleSessionGone)
@@ -184,17 +202,51 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("DELETE /api/v1/sessions/{id}", s.handleSessionEnd)
 	mux.HandleFunc("GET "+EndpointAuthPath, s.handleEndpointAuth)
 	mux.HandleFunc("GET /api/v1/workspaces", s.handleList)
-	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.handleStatus)
-	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.handleTunnel)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.withWorkspace(RouteStatus, s.handleStatus))
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.withWorkspace(RouteTunnel, s.handleTunnel))
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/port/{port}", s.handlePortConn)
 	mux.HandleFunc("GET "+tunnel.AgentPortPath, s.handleAgentPort)
-	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.handleTerminal)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.withWorkspace(RouteTerminalAPI, s.handleTerminal))
 	mux.HandleFunc("/w/", s.handlePathProxy)
 	if err := s.mountWebUI(mux); err != nil { // the web page, GET /login and POST /api/v1/links
 		return nil, err
 	}
 	s.mux = mux
+	if s.rp != nil {
+		s.rp.start()
+	}
 	return s, nil
+}
+
+// handleHealth is GET /healthz: 200 "ok", or 503 while shutting down or, for a replica,
+// while the shared state cannot be reached (the load balancer then sends new connections
+// to other replicas; connected agents and open streams stay).
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case s.draining.Load():
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	case s.rp != nil && !s.rp.up.Load():
+		http.Error(w, "shared state (Redis) unreachable", http.StatusServiceUnavailable)
+	default:
+		io.WriteString(w, "ok\n")
+	}
+}
+
+// ReplicaID is this replica's ID in leases; "" for a single gateway.
+func (s *Server) ReplicaID() string {
+	if s.rp == nil {
+		return ""
+	}
+	return s.rp.cfg.ID
+}
+
+// sessionPrefix makes the session IDs this gateway gives shells unique among replicas
+// (they meet at one agent).
+func (s *Server) sessionPrefix() string {
+	if s.rp == nil {
+		return ""
+	}
+	return s.rp.cfg.ID + "-"
 }
 
 // Handler returns the gateway's HTTP handler.
@@ -275,10 +327,17 @@ func originMatches(pattern, origin string) bool {
 	return ok
 }
 
-// Shutdown stops accepting agents, tells connected agents to reconnect
-// (to a restarted or another gateway) and closes every tunnel.
+// Shutdown stops accepting agents (/healthz answers 503), tells connected agents to
+// reconnect (to another replica, or the restarted gateway) and drains: an agent keeps this
+// connection while streams on it are open and closes it when they end; at ctx's end (2 s
+// when ctx has no deadline) the rest are closed, then every tunnel.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.draining.Store(true)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+	}
 	var wg sync.WaitGroup
 	for _, ac := range s.reg.all() {
 		wg.Add(1)
@@ -288,12 +347,15 @@ func (s *Server) Shutdown(ctx context.Context) {
 			select {
 			case <-ac.sess.CloseChan():
 			case <-ctx.Done():
-			case <-time.After(2 * time.Second):
 			}
 			ac.sess.Close()
 		}()
 	}
 	wg.Wait()
+	if s.rp != nil {
+		s.rp.releaseAll()
+		s.rp.stop()
+	}
 	s.mu.Lock()
 	for c := range s.clients {
 		c.Close()
@@ -339,160 +401,6 @@ type apiError struct {
 
 func httpError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: msg})
-}
-
-// ---- agents ----
-
-func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
-	ip := clientIP(r)
-	if s.draining.Load() {
-		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
-		return
-	}
-	if s.rateLimited(w, r, "agent") {
-		return
-	}
-	if v := r.Header.Get(tunnel.VersionHeader); v != strconv.Itoa(tunnel.Version) {
-		httpError(w, http.StatusBadRequest, fmt.Sprintf("tunnel version %q not supported (want %d); use matching ws releases", v, tunnel.Version))
-		return
-	}
-	tok := r.Header.Get(tunnel.JobTokenHeader)
-	if tok == "" {
-		s.auth.fail(ip)
-		s.m.authFailures.WithLabelValues("agent", "unauthorized").Inc()
-		httpError(w, http.StatusUnauthorized, "")
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	job, err := s.cfg.Auth.Job(ctx, tok)
-	cancel()
-	if err != nil {
-		if errors.Is(err, gitlab.ErrTokenInvalid) {
-			s.auth.fail(ip)
-			s.m.authFailures.WithLabelValues("agent", "unauthorized").Inc()
-			httpError(w, http.StatusUnauthorized, "")
-			return
-		}
-		s.log.Warn("agent: cannot verify job token", "remote", ip, "err", err)
-		httpError(w, http.StatusBadGateway, "cannot reach GitLab to verify the job")
-		return
-	}
-	name, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, "")
-	if refusal != "" {
-		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
-		s.log.Info("agent refused: "+refusal, "job", job.JobID, "project", job.ProjectID, "ref", job.Ref, "status", job.Status)
-		httpError(w, http.StatusForbidden, "")
-		return
-	}
-	sess, stop, ok := acceptSession(w, r)
-	if !ok {
-		return
-	}
-	defer stop()
-	defer sess.Close()
-	ac := &agentConn{
-		id: s.reg.nextID.Add(1), jobID: job.JobID, pipelineID: job.PipelineID, projectID: job.ProjectID,
-		projectPath: job.ProjectPath, name: name, userID: job.UserID, username: job.Username,
-		connectedAt: s.clock.Now().UTC(), sess: sess, jobHash: jobTokenHash(tok), changes: &s.reg.changes,
-	}
-	hello, ctrl, lr, err := s.agentHandshake(sess)
-	if err != nil {
-		s.log.Info("agent handshake failed", "job", job.JobID, "err", err)
-		return
-	}
-	ac.ctrl = ctrl
-	ac.version = hello.Agent
-	ac.endpoints = hello.Endpoints
-	ac.portConns = slices.Contains(hello.Caps, tunnel.CapPortConn)
-	ac.setPhase(hello.Phase, "")
-	if _, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, hello.Workspace); refusal != "" || hello.Workspace == "" {
-		if refusal == "" {
-			refusal = "the Hello names no workspace"
-		}
-		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: refusal})
-		s.m.authFailures.WithLabelValues("agent", "forbidden").Inc()
-		s.log.Info("agent refused: "+refusal, "job", job.JobID, "project", job.ProjectID)
-		return
-	}
-	old, ok := s.reg.add(ac)
-	if !ok {
-		_ = tunnel.WriteLine(ctrl, tunnel.Welcome{Error: "a newer job holds this workspace"})
-		return
-	}
-	if old != nil {
-		s.log.Info("agent replaced", "workspace", ac.key(), "old_job", old.jobID, "job", ac.jobID)
-		old.sess.Close()
-	}
-	s.m.agents.Inc()
-	s.m.agentConns.Inc()
-	defer func() {
-		s.reg.remove(ac)
-		s.m.agents.Dec()
-		s.log.Info("agent disconnected", "workspace", ac.key(), "job", ac.jobID)
-	}()
-	if err := ac.sendWelcome(tunnel.Welcome{OK: true, Workspace: ac.key(), URL: s.statusURL(ac)}); err != nil {
-		return
-	}
-	s.log.Info("agent connected", "workspace", ac.key(), "project", ac.projectPath, "job", ac.jobID, "user", ac.username)
-	defer s.watchJob(ac, tok)()
-	// The control stream carries status updates until the agent goes.
-	for {
-		var m tunnel.Control
-		if err := lr.Read(&m); err != nil {
-			return
-		}
-		if m.Type == tunnel.MsgStatus {
-			ac.setPhase(m.Phase, m.Error)
-		}
-	}
-}
-
-func (ac *agentConn) sendWelcome(w tunnel.Welcome) error {
-	ac.wmu.Lock()
-	defer ac.wmu.Unlock()
-	_ = ac.ctrl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
-	return tunnel.WriteLine(ac.ctrl, w)
-}
-
-func (s *Server) agentHandshake(sess *yamux.Session) (*tunnel.Hello, net.Conn, *tunnel.LineReader, error) {
-	type result struct {
-		st  *yamux.Stream
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() { st, err := sess.AcceptStream(); ch <- result{st, err} }()
-	var st *yamux.Stream
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, nil, nil, r.err
-		}
-		st = r.st
-	case <-time.After(tunnel.HandshakeTimeout):
-		return nil, nil, nil, errors.New("no control stream")
-	}
-	_ = st.SetReadDeadline(time.Now().Add(tunnel.HandshakeTimeout))
-	lr := tunnel.NewLineReader(st, tunnel.MaxHelloBytes)
-	var h tunnel.Header
-	if err := lr.Read(&h); err != nil {
-		return nil, nil, nil, err
-	}
-	if h.Kind != tunnel.KindControl {
-		return nil, nil, nil, fmt.Errorf("first stream is %q, not control", h.Kind)
-	}
-	var hello tunnel.Hello
-	if err := lr.Read(&hello); err != nil {
-		return nil, nil, nil, err
-	}
-	if hello.Version != tunnel.Version {
-		_ = tunnel.WriteLine(st, tunnel.Welcome{Error: fmt.Sprintf("tunnel version %d not supported", hello.Version)})
-		return nil, nil, nil, fmt.Errorf("agent speaks tunnel version %d", hello.Version)
-	}
-	if len(hello.Endpoints) > 256 {
-		hello.Endpoints = hello.Endpoints[:256]
-	}
-	_ = st.SetReadDeadline(time.Time{})
-	return &hello, st, lr, nil
 }
 
 // ---- users ----
@@ -548,7 +456,12 @@ func (s *Server) rateLimited(w http.ResponseWriter, r *http.Request, who string)
 // workspaceFor finds the workspace of the request path and checks that u
 // may use it; it writes 404/403/409 otherwise.
 func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, project, name string) *agentConn {
-	ac, ambiguous := s.reg.find(project, name, u.ID)
+	ac, ambiguous, err := s.find(r.Context(), project, name, u.ID)
+	if err != nil {
+		s.log.Warn("cannot look up a workspace in the shared state", "err", err)
+		httpError(w, http.StatusServiceUnavailable, "the gateway cannot reach its shared state; try again")
+		return nil
+	}
 	if ambiguous {
 		httpError(w, http.StatusConflict, "several workspaces have this name; name the project")
 		return nil
@@ -564,6 +477,56 @@ func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, p
 		return nil
 	}
 	return ac
+}
+
+// withWorkspace is the preamble of every route of one workspace
+// (/api/v1/workspaces/{project}/{name}/...): it authenticates r for route, finds the
+// workspace and checks that the user may attach ([MayAttach]), answering 401, 403, 404,
+// 409, 429 or 502 itself; then h serves the request.
+func (s *Server) withWorkspace(route Route, h func(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := s.userFor(w, r, route)
+		if u == nil {
+			return
+		}
+		ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
+		if ac == nil {
+			return
+		}
+		h(w, r, u, ac)
+	}
+}
+
+// find returns the workspace named name in project (see registry.find) whose agent this
+// replica holds or, with replicas, another one does.
+func (s *Server) find(ctx context.Context, project, name string, userID int64) (ac *agentConn, ambiguous bool, err error) {
+	ac, ambiguous = s.reg.find(project, name, userID)
+	if ac != nil || ambiguous || s.rp == nil {
+		return ac, ambiguous, nil
+	}
+	return s.rp.lookup(ctx, project, name, userID)
+}
+
+// workspacesOf returns the workspaces user uid launched, here and (with replicas) on
+// the others, by ID.
+func (s *Server) workspacesOf(ctx context.Context, uid int64) []*agentConn {
+	var out []*agentConn
+	here := map[string]bool{}
+	for _, ac := range s.reg.all() {
+		if ac.userID == uid {
+			out = append(out, ac)
+			here[ac.key()] = true
+		}
+	}
+	if s.rp != nil {
+		for _, ac := range s.rp.ofUser(ctx, uid) {
+			if !here[ac.key()] {
+				out = append(out, ac)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key() < out[j].key() })
+	return out
 }
 
 // WorkspaceStatus is the JSON of GET /api/v1/workspaces/{project}/{name}.
@@ -635,41 +598,22 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := []WorkspaceStatus{}
-	for _, ac := range s.reg.all() {
-		if ac.userID == u.ID {
-			out = append(out, s.status(ac))
-		}
+	for _, ac := range s.workspacesOf(r.Context(), u.ID) {
+		out = append(out, s.status(ac))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	writeJSON(w, http.StatusOK, struct {
 		User       string            `json:"user"`
 		Workspaces []WorkspaceStatus `json:"workspaces"`
 	}{u.Username, out})
 }
 
-func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r, RouteStatus)
-	if u == nil {
-		return
-	}
-	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
-	if ac == nil {
-		return
-	}
+func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, _ *user, ac *agentConn) {
 	writeJSON(w, http.StatusOK, s.status(ac))
 }
 
 // handleTunnel carries a CLI's yamux session: each stream the CLI opens is
 // checked, its session id scoped to this client, and relayed to the agent.
-func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r, RouteTunnel)
-	if u == nil {
-		return
-	}
-	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
-	if ac == nil {
-		return
-	}
+func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
 	if ac.portConns {
 		w.Header().Set(tunnel.PortConnHeader, "1")
 	}
@@ -689,7 +633,7 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 	}()
 	go func() {
 		select {
-		case <-ac.sess.CloseChan():
+		case <-ac.done():
 			sess.Close()
 		case <-sess.CloseChan():
 		}
@@ -740,7 +684,7 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, relea
 	}
 	switch h.Kind {
 	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr:
-		h.Session = fmt.Sprintf("c%d.%s", cid, h.Session)
+		h.Session = fmt.Sprintf("%sc%d.%s", s.sessionPrefix(), cid, h.Session)
 	case tunnel.KindPort:
 	default:
 		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
@@ -792,6 +736,11 @@ func (s *Server) agentLimitHit(ac *agentConn) {
 
 // openToAgent opens a stream to ac with h, counting its bytes.
 func (s *Server) openToAgent(ac *agentConn, h tunnel.Header) (net.Conn, error) {
+	if ac.remote != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tunnel.HandshakeTimeout)
+		defer cancel()
+		return s.forwardStream(ctx, ac, h)
+	}
 	st, err := s.agentStream(ac)
 	if err != nil {
 		return nil, err
@@ -846,143 +795,5 @@ func (c *countConn) Write(b []byte) (int, error) {
 }
 
 func (c *countConn) CloseWrite() error { return tunnel.CloseWrite(c.Conn) }
-
-// ---- browser terminal ----
-
-// TerminalMessage is a JSON text frame on the browser terminal WebSocket.
-type TerminalMessage struct {
-	Type    string `json:"type"` // resize, signal (in); exit, error (out)
-	Cols    int    `json:"cols,omitempty"`
-	Rows    int    `json:"rows,omitempty"`
-	Signal  string `json:"signal,omitempty"`
-	Code    *int   `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request) {
-	u := s.userFor(w, r, RouteTerminalAPI)
-	if u == nil {
-		return
-	}
-	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
-	if ac == nil {
-		return
-	}
-	q := r.URL.Query()
-	cols, _ := strconv.Atoi(q.Get("cols"))
-	rows, _ := strconv.Atoi(q.Get("rows"))
-	// A cookie-authenticated WebSocket must come from our own pages: the gate checked the
-	// Origin ([CookieRequest]); the library checks it again.
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		return
-	}
-	ws.SetReadLimit(64 << 10)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer s.watchAccess(u, ac, cancel)()
-	defer ws.CloseNow()
-	sid := fmt.Sprintf("t%d", s.reg.nextID.Add(1))
-	term := q.Get("term")
-	if term == "" {
-		term = "xterm-256color"
-	}
-	ctl, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindShell, Session: sid, Command: q["cmd"], Cols: cols, Rows: rows, Term: term})
-	if err != nil {
-		termError(ctx, ws, err.Error())
-		return
-	}
-	defer ctl.Close()
-	data, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindData, Session: sid})
-	if err != nil {
-		termError(ctx, ws, err.Error())
-		return
-	}
-	defer data.Close()
-	s.m.terminals.Inc()
-	defer s.m.terminals.Dec()
-
-	var wmu sync.Mutex
-	write := func(typ websocket.MessageType, b []byte) error {
-		wmu.Lock()
-		defer wmu.Unlock()
-		wctx, c := context.WithTimeout(ctx, tunnel.WriteTimeout)
-		defer c()
-		return ws.Write(wctx, typ, b)
-	}
-	// browser → agent
-	go func() {
-		defer cancel()
-		for {
-			typ, b, err := ws.Read(ctx)
-			if err != nil {
-				return
-			}
-			if typ == websocket.MessageBinary {
-				if _, err := data.Write(b); err != nil {
-					return
-				}
-				continue
-			}
-			var m TerminalMessage
-			if json.Unmarshal(b, &m) != nil {
-				continue
-			}
-			switch m.Type {
-			case "resize":
-				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgResize, Cols: m.Cols, Rows: m.Rows})
-			case "signal":
-				_ = tunnel.WriteLine(ctl, tunnel.Control{Type: tunnel.MsgSignal, Signal: m.Signal})
-			}
-		}
-	}()
-	// agent output → browser
-	outDone := make(chan struct{})
-	go func() {
-		defer close(outDone)
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := data.Read(buf)
-			if n > 0 && write(websocket.MessageBinary, buf[:n]) != nil {
-				cancel()
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	// exit status
-	go func() {
-		<-ctx.Done()
-		ctl.Close()
-		data.Close()
-	}()
-	lr := tunnel.NewLineReader(ctl, tunnel.MaxHeaderBytes)
-	for {
-		var m tunnel.Control
-		if err := lr.Read(&m); err != nil {
-			return
-		}
-		if m.Type == tunnel.MsgExit {
-			select {
-			case <-outDone:
-			case <-time.After(2 * time.Second):
-			}
-			b, _ := json.Marshal(TerminalMessage{Type: "exit", Code: m.Code, Message: m.Error})
-			_ = write(websocket.MessageText, b)
-			ws.Close(websocket.StatusNormalClosure, "exited")
-			return
-		}
-	}
-}
-
-func termError(ctx context.Context, ws *websocket.Conn, msg string) {
-	b, _ := json.Marshal(TerminalMessage{Type: "error", Message: msg})
-	wctx, cancel := context.WithTimeout(ctx, tunnel.WriteTimeout)
-	defer cancel()
-	_ = ws.Write(wctx, websocket.MessageText, b)
-	ws.Close(websocket.StatusInternalError, "error")
-}
 
 func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }

@@ -16,7 +16,8 @@ import (
 	"github.com/hashicorp/yamux"
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
+	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -24,7 +25,7 @@ import (
 // 7) while the job is running, and user tokens in users; it counts calls.
 type stubAuth struct {
 	mu        sync.Mutex
-	users     map[string]gitlab.UserIdentity
+	users     map[string]identity.User
 	ended     map[string]bool // job tokens of jobs that ended (401)
 	userCalls int
 	jobCalls  int
@@ -33,30 +34,30 @@ type stubAuth struct {
 
 func newStubAuth() *stubAuth {
 	return &stubAuth{
-		users: map[string]gitlab.UserIdentity{"tok-ada": {ID: 7, Username: "ada"}, "tok-bob": {ID: 8, Username: "bob"}},
+		users: map[string]identity.User{"tok-ada": {ID: 7, Username: "ada"}, "tok-bob": {ID: 8, Username: "bob"}},
 		ended: map[string]bool{},
 	}
 }
 
-func (a *stubAuth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
+func (a *stubAuth) Job(_ context.Context, tok string) (*identity.Job, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.jobCalls++
 	var id int64
 	var ref string
 	if n, err := fmt.Sscanf(tok, "job-%d-%s", &id, &ref); n != 2 || err != nil || a.ended[tok] {
-		return nil, fmt.Errorf("job: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("job: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.JobIdentity{JobID: id, Status: "running", Ref: ref, PipelineID: 1, ProjectID: 42, ProjectPath: "g/app", UserID: 7, Username: "ada"}, nil
+	return &identity.Job{JobID: id, Status: "running", Ref: ref, PipelineID: 1, ProjectID: 42, ProjectPath: "g/app", UserID: 7, Username: "ada"}, nil
 }
 
-func (a *stubAuth) User(_ context.Context, tok string) (*gitlab.UserIdentity, error) {
+func (a *stubAuth) User(_ context.Context, tok string) (*identity.User, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.userCalls++
 	u, ok := a.users[tok]
 	if !ok {
-		return nil, fmt.Errorf("user: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("user: %w", identity.ErrTokenInvalid)
 	}
 	return &u, nil
 }
@@ -456,22 +457,24 @@ func TestJobEndDropsAgent(t *testing.T) {
 	}
 }
 
+// TestMaintainerAccessCacheIsBounded: a full store (every entry live) still answers the
+// maintainers rule correctly, without caching, and never grows past its bound.
 func TestMaintainerAccessCacheIsBounded(t *testing.T) {
-	g := startGateway(t, func(c *Config) { c.AllowMaintainers = true })
+	store := kv.NewMemory(nil, 16)
+	g := startGateway(t, func(c *Config) { c.AllowMaintainers = true; c.Store = store })
 	g.auth.level = 40
-	a := g.s.auth
-	far := time.Now().Add(time.Hour)
-	for i := range maxAccess {
-		a.access[fmt.Sprintf("1/%d", i)] = far
+	for i := 0; store.Len() < 16; i++ {
+		_ = store.Set(context.Background(), fmt.Sprintf("filler/%d", i), []byte("x"), time.Hour)
 	}
 	ac := &agentConn{projectID: 42, userID: 7, name: "demo"}
-	if !a.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
+	if !g.s.auth.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
 		t.Fatal("maintainer refused")
 	}
-	if n := len(a.access); n > maxAccess {
-		t.Errorf("access cache holds %d entries, want at most %d", n, maxAccess)
+	if n := store.Len(); n > 16 {
+		t.Errorf("the store holds %d entries, want at most 16", n)
 	}
-	if _, ok := a.access["42/8"]; !ok {
-		t.Error("new maintainer answer not cached")
+	g.auth.level = 30 // no longer a maintainer: not cached, so GitLab is asked again
+	if g.s.auth.mayAttach(context.Background(), &user{ID: 8, token: "tok-bob"}, ac) {
+		t.Error("a former maintainer was let in from a cache that had no room")
 	}
 }

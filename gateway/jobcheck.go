@@ -9,7 +9,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 )
 
 // PhaseStopped is the phase of a workspace whose CI job has ended.
@@ -40,7 +40,7 @@ func (s *Server) watchJob(ac *agentConn, token string) (stop func()) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		job, err := s.cfg.Auth.Job(ctx, token)
 		cancel()
-		ended := errors.Is(err, gitlab.ErrTokenInvalid) || (err == nil && (job.JobID != ac.jobID || job.Status != "running"))
+		ended := errors.Is(err, identity.ErrTokenInvalid) || (err == nil && (job.JobID != ac.jobID || job.Status != "running"))
 		if !ended {
 			if err != nil {
 				s.log.Warn("agent: cannot re-check job token", "workspace", ac.key(), "job", ac.jobID, "err", err)

@@ -17,6 +17,13 @@ type metrics struct {
 	portConns    prometheus.Counter
 	streamLimit  *prometheus.CounterVec
 	crossSite    prometheus.Counter
+	// Replicas (shared state).
+	forwarded       *prometheus.CounterVec
+	forwardedActive prometheus.Gauge
+	redisErrors     prometheus.Counter
+	redisUp         prometheus.Gauge
+	leasesLost      prometheus.Counter
+	replicaRefused  prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -31,7 +38,19 @@ func newMetrics() *metrics {
 	m.portConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_port_data_connections_total", Help: "Port streams carried on spliced data connections (not yamux) since start."})
 	m.streamLimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_stream_limit_refusals_total", Help: "Streams refused because a limit was reached: where=tunnel (streams of one CLI tunnel) or agent (streams and port data connections to one agent)."}, []string{"where"})
 	m.crossSite = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_cross_site_refusals_total", Help: "Cookie-authenticated, state-changing or WebSocket requests refused because another origin made them."})
+	m.forwarded = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_forwarded_streams_total", Help: "Streams forwarded between replicas: direction=out (this replica forwarded a user's stream to the agent's holder) or in (this replica, the holder, carried one for another)."}, []string{"direction"})
+	m.forwardedActive = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_forwarded_streams_active", Help: "Streams this replica currently forwards to or carries for another replica."})
+	m.redisErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_redis_errors_total", Help: "Errors from the shared state (Redis): commands that failed or could not reach it."})
+	m.redisUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_redis_up", Help: "1 when the last ping of the shared state (Redis) succeeded; 0 when it failed. Absent without shared state."})
+	m.leasesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_agent_leases_lost_total", Help: "Agent connections this replica dropped because the agent had connected to another replica since."})
+	m.replicaRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_replica_requests_refused_total", Help: "Requests on the replica channel refused: unsigned, badly signed, too old or replayed."})
 	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// registerReplicas adds the metrics of a replica (shared state).
+func (m *metrics) registerReplicas() {
+	m.redisUp.Set(1)
+	m.reg.MustRegister(m.forwarded, m.forwardedActive, m.redisErrors, m.redisUp, m.leasesLost, m.replicaRefused)
 }

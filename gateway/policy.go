@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ws-dev/ws/internal/names"
 )
@@ -268,3 +269,72 @@ const (
 // StreamAllowed reports whether one more stream may open where open are open and max are
 // allowed.
 func StreamAllowed(open, max int) bool { return open < max }
+
+// Replicas. With shared state (docs/gateway.md, "Replicas"), a request may reach a
+// replica that does not hold the workspace's agent; that replica forwards it to the
+// holder on the replica channel: a listener of its own, never behind the public load
+// balancer, where every request is signed with the replicas' shared secret and every
+// answer signed back.
+
+// ReplicaFacts is what a replica knows about a request on its replica channel.
+type ReplicaFacts struct {
+	// Channel: the request arrived on the replica listener (not the public one).
+	Channel bool
+	// MACValid: its signature verifies with the replica secret over the operation, the
+	// time and the nonce.
+	MACValid bool
+	// Skew is the distance between the request's time and the replica's clock.
+	Skew time.Duration
+	// NonceSeen: the nonce was already used within the skew window (a replay).
+	NonceSeen bool
+}
+
+// MaxReplicaSkew is how far a replica request's time may be from the receiver's clock.
+const MaxReplicaSkew = 30 * time.Second
+
+// ReplicaRequest decides whether a replica-channel request is obeyed. Only another
+// replica can make one: it must arrive on the replica listener, carry a signature made
+// with the shared secret, be recent and not be a replay. Users and agents hold no secret,
+// so a guessed or captured request gets nothing. The receiver then does only what it is
+// told to (open a stream to an agent it holds, pair a data connection): it decides no
+// access itself, the replica that authenticated the user did ([MayAttach]).
+func ReplicaRequest(f ReplicaFacts) (ok bool, refusal string) {
+	switch {
+	case !f.Channel:
+		return false, "not on the replica listener"
+	case !f.MACValid:
+		return false, "bad or missing signature"
+	case f.Skew > MaxReplicaSkew || f.Skew < -MaxReplicaSkew:
+		return false, "too old or from the future"
+	case f.NonceSeen:
+		return false, "replayed"
+	}
+	return true, ""
+}
+
+// ReplicaAnswer decides whether the replica that forwarded a request trusts the answer:
+// only one signed with the secret over the request's nonce (a process that is not a
+// replica, put in a lease by someone who can write to Redis, gets no user traffic).
+func ReplicaAnswer(macValid bool) bool { return macValid }
+
+// LeaseFacts is what the shared state says about the agent lease of a workspace.
+type LeaseFacts struct {
+	Held    bool  // a lease exists
+	Job     int64 // the job of the agent that holds it
+	Replica string
+	Conn    uint64
+}
+
+// ClaimLease decides whether an agent of job newJob, just admitted on a replica, takes
+// the workspace's lease: when there is none, or [AgentReplaces] lets its job replace the
+// holder's (the same job reconnecting, on any replica, or a newer job).
+func ClaimLease(cur LeaseFacts, newJob int64) bool {
+	return !cur.Held || AgentReplaces(cur.Job, newJob)
+}
+
+// KeepLease decides what a holder does when renewing finds the lease changed: absent (it
+// expired, or Redis restarted empty), the holder writes it again; held by another
+// connection, the agent has moved there and the holder drops its own connection.
+func KeepLease(cur LeaseFacts, replica string, conn uint64) (keep bool) {
+	return !cur.Held || (cur.Replica == replica && cur.Conn == conn)
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // The policy's table: each row is a decision a reviewer can check against docs/gateway.md.
@@ -189,6 +190,66 @@ func TestSecureCookies(t *testing.T) {
 	}{{"https", false, true}, {"http", true, true}, {"http", false, false}, {"https", true, true}} {
 		if got := SecureCookies(tc.scheme, tc.tls); got != tc.want {
 			t.Errorf("SecureCookies(%s, tls %v) = %v, want %v", tc.scheme, tc.tls, got, tc.want)
+		}
+	}
+}
+
+func TestReplicaRequest(t *testing.T) {
+	good := ReplicaFacts{Channel: true, MACValid: true, Skew: time.Second}
+	for _, tc := range []struct {
+		name string
+		f    func(*ReplicaFacts)
+		want string // refusal; "" = obeyed
+	}{
+		{"a replica's request", func(*ReplicaFacts) {}, ""},
+		{"on the public listener", func(f *ReplicaFacts) { f.Channel = false }, "not on the replica listener"},
+		{"unsigned or another secret", func(f *ReplicaFacts) { f.MACValid = false }, "bad or missing signature"},
+		{"31 s old", func(f *ReplicaFacts) { f.Skew = 31 * time.Second }, "too old or from the future"},
+		{"31 s ahead", func(f *ReplicaFacts) { f.Skew = -31 * time.Second }, "too old or from the future"},
+		{"30 s old", func(f *ReplicaFacts) { f.Skew = 30 * time.Second }, ""},
+		{"replayed", func(f *ReplicaFacts) { f.NonceSeen = true }, "replayed"},
+	} {
+		f := good
+		tc.f(&f)
+		ok, why := ReplicaRequest(f)
+		if ok != (tc.want == "") || why != tc.want {
+			t.Errorf("%s: ReplicaRequest = %v %q, want %q", tc.name, ok, why, tc.want)
+		}
+	}
+	if ReplicaAnswer(false) || !ReplicaAnswer(true) {
+		t.Error("ReplicaAnswer must trust exactly the signed answers")
+	}
+}
+
+func TestLeases(t *testing.T) {
+	held := LeaseFacts{Held: true, Job: 5, Replica: "r1", Conn: 3}
+	for _, tc := range []struct {
+		cur  LeaseFacts
+		job  int64
+		want bool
+	}{
+		{LeaseFacts{}, 1, true}, // no lease
+		{held, 5, true},         // the same job reconnecting, on any replica
+		{held, 6, true},         // a newer job
+		{held, 4, false},        // an older job, wherever it connects
+	} {
+		if got := ClaimLease(tc.cur, tc.job); got != tc.want {
+			t.Errorf("ClaimLease(%+v, job %d) = %v, want %v", tc.cur, tc.job, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		cur     LeaseFacts
+		replica string
+		conn    uint64
+		want    bool
+	}{
+		{LeaseFacts{}, "r1", 3, true}, // gone (expired, Redis restarted): write it again
+		{held, "r1", 3, true},         // still ours
+		{held, "r1", 4, false},        // the agent reconnected to this replica since
+		{held, "r2", 3, false},        // ... or to another one
+	} {
+		if got := KeepLease(tc.cur, tc.replica, tc.conn); got != tc.want {
+			t.Errorf("KeepLease(%+v, %s, %d) = %v, want %v", tc.cur, tc.replica, tc.conn, got, tc.want)
 		}
 	}
 }

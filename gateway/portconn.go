@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,7 @@ type pairedConn struct {
 
 type portConns struct {
 	clock   clockwork.Clock
+	prefix  string // "<replica id>.": which replica issued a token (replicas only)
 	mu      sync.Mutex
 	pending map[string]*portPending // by one-time token
 	perAg   map[*agentConn]int      // pending count, only agents with some
@@ -65,7 +67,7 @@ func (pc *portConns) add(ac *agentConn) (string, *portPending, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", nil, err
 	}
-	tok := hex.EncodeToString(b)
+	tok := pc.prefix + hex.EncodeToString(b)
 	p := &portPending{ac: ac, expires: pc.clock.Now().Add(portPairTimeout), conn: make(chan pairedConn, 1)}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
@@ -154,14 +156,12 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "want Connection: Upgrade, Upgrade: "+tunnel.PortProtocol)
 		return
 	}
-	u := s.userFor(w, r, RouteTunnel)
-	if u == nil {
-		return
-	}
-	ac := s.workspaceFor(w, r, u, r.PathValue("project"), r.PathValue("name"))
-	if ac == nil {
-		return
-	}
+	s.withWorkspace(RouteTunnel, s.servePortConn)(w, r)
+}
+
+// servePortConn asks ac's agent for a data connection to the port of the path and splices
+// it to r's connection (through the holder, when another replica holds the agent).
+func (s *Server) servePortConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
 	port, err := strconv.Atoi(r.PathValue("port"))
 	if err != nil || port < 1 || port > 65535 {
 		httpError(w, http.StatusBadRequest, "port out of range")
@@ -175,38 +175,13 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
 		return
 	}
-	tok, p, err := s.ports.add(ac)
-	if err != nil {
-		httpError(w, http.StatusServiceUnavailable, err.Error())
+	if ac.remote != nil {
+		s.forwardPortConn(w, r, u, ac, port)
 		return
 	}
-	defer func() {
-		s.ports.take(tok) // no-op once the agent used it
-		p.abandon()
-	}()
-	ctx, cancel := context.WithTimeout(r.Context(), portPairTimeout)
-	defer cancel()
-	if err := s.askAgentPortConn(ctx, ac, port, tok); err != nil {
-		var re *tunnel.RemoteError
-		switch {
-		case errors.As(err, &re) && re.Msg == tunnel.ErrNoPortConn:
-			httpError(w, http.StatusNotImplemented, re.Msg)
-		case errors.As(err, &re):
-			httpError(w, http.StatusBadGateway, re.Msg)
-		default:
-			httpError(w, http.StatusServiceUnavailable, err.Error())
-		}
-		return
-	}
-	var up pairedConn
-	select {
-	case up = <-p.conn:
-		if up.c == nil {
-			httpError(w, http.StatusBadGateway, "the data connection was refused")
-			return
-		}
-	case <-ctx.Done():
-		httpError(w, http.StatusGatewayTimeout, "the workspace agent did not open a data connection")
+	up, status, msg := s.pairPortConn(r.Context(), ac, port)
+	if up.c == nil {
+		httpError(w, status, msg)
 		return
 	}
 	c, prefix, err := tunnel.HijackUpgrade(w, nil)
@@ -214,12 +189,56 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 		up.c.Close()
 		return
 	}
+	s.splicePort(u, ac, c, prefix, up)
+}
+
+// pairPortConn asks ac's agent (held here) to dial a data connection for port and waits
+// for it; on failure it returns the HTTP status and message to answer.
+func (s *Server) pairPortConn(ctx context.Context, ac *agentConn, port int) (pairedConn, int, string) {
+	tok, p, err := s.ports.add(ac)
+	if err != nil {
+		return pairedConn{}, http.StatusServiceUnavailable, err.Error()
+	}
+	defer func() {
+		s.ports.take(tok) // no-op once the agent used it
+		p.abandon()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, portPairTimeout)
+	defer cancel()
+	if err := s.askAgentPortConn(ctx, ac, port, tok); err != nil {
+		var re *tunnel.RemoteError
+		switch {
+		case errors.As(err, &re) && re.Msg == tunnel.ErrNoPortConn:
+			return pairedConn{}, http.StatusNotImplemented, re.Msg
+		case errors.As(err, &re):
+			return pairedConn{}, http.StatusBadGateway, re.Msg
+		default:
+			return pairedConn{}, http.StatusServiceUnavailable, err.Error()
+		}
+	}
+	select {
+	case up := <-p.conn:
+		if up.c == nil {
+			return pairedConn{}, http.StatusBadGateway, "the data connection was refused"
+		}
+		return up, 0, ""
+	case <-ctx.Done():
+		return pairedConn{}, http.StatusGatewayTimeout, "the workspace agent did not open a data connection"
+	}
+}
+
+// splicePort joins a user's connection c (its first bytes prefix) to up, the agent's data
+// connection (or, on a front replica, the replica channel to the holder), until both end.
+// u's access is re-checked while it lasts (nil: the front replica does that).
+func (s *Server) splicePort(u *user, ac *agentConn, c net.Conn, prefix []byte, up pairedConn) {
 	s.ports.track(c, up.c)
 	defer s.reg.changes.notify() // after the gauge below went down
 	defer s.ports.untrack(c, up.c)
 	ac.splices.Add(1)
 	defer ac.splices.Add(-1)
-	defer s.watchAccess(u, ac, func() { c.Close(); up.c.Close() })()
+	if u != nil {
+		defer s.watchAccess(u, ac, func() { c.Close(); up.c.Close() })()
+	}
 	s.m.portStreams.Inc()
 	defer s.m.portStreams.Dec()
 	s.m.portConns.Inc()
@@ -257,6 +276,12 @@ func (s *Server) handleAgentPort(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, job := r.Header.Get(tunnel.PortTokenHeader), r.Header.Get(tunnel.JobTokenHeader)
+	if id, _, ok := strings.Cut(tok, "."); ok && s.rp != nil && id != s.rp.cfg.ID {
+		// The load balancer brought the agent here; the replica that asked for the
+		// connection holds the token.
+		s.forwardAgentPort(w, r, id, tok, job)
+		return
+	}
 	var p *portPending
 	if tok != "" {
 		p = s.ports.take(tok)

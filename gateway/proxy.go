@@ -38,19 +38,35 @@ func newProxy(s *Server) *proxy {
 	return p
 }
 
+// proxyTarget carries, in a proxied request's context, the workspace it goes to: a
+// workspace another replica holds has no local connection to find by ID.
+type proxyTarget struct{}
+
+// tunnelHost is the host the proxy's transport dials for ac: "a<conn-id>" for an agent
+// held here, "a<conn-id>.<replica>" for one held by another replica, so pooled
+// connections never mix agents or replicas.
+func tunnelHost(ac *agentConn) string {
+	if ac.remote != nil {
+		return fmt.Sprintf("a%d.%s", ac.id, ac.remote.Replica)
+	}
+	return fmt.Sprintf("a%d", ac.id)
+}
+
 func (p *proxy) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	host, portS, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	id, err := strconv.ParseUint(strings.TrimPrefix(host, "a"), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("bad tunnel address %q", addr)
-	}
 	port, _ := strconv.Atoi(portS)
-	ac := p.s.reg.byConnID(id)
-	if ac == nil {
-		return nil, errors.New("the workspace agent disconnected")
+	ac, _ := ctx.Value(proxyTarget{}).(*agentConn)
+	if ac == nil || tunnelHost(ac) != host {
+		id, err := strconv.ParseUint(strings.TrimPrefix(host, "a"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("bad tunnel address %q", addr)
+		}
+		if ac = p.s.reg.byConnID(id); ac == nil {
+			return nil, errors.New("the workspace agent disconnected")
+		}
 	}
 	c, err := p.s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindPort, Port: port})
 	if err != nil {
@@ -70,6 +86,9 @@ func (c *gaugedConn) Close() error {
 	c.once.Do(c.done)
 	return c.Conn.Close()
 }
+
+// CloseWrite half-closes the connection (a relay passes on the end of one direction).
+func (c *gaugedConn) CloseWrite() error { return tunnel.CloseWrite(c.Conn) }
 
 // endpoint host label: <port>-<name>--<project-id>
 var hostLabel = regexp.MustCompile(`^([0-9]{1,5})-([a-z0-9](?:[a-z0-9-]*[a-z0-9])?)--([0-9]+)$`)
@@ -145,13 +164,13 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, u *user, ep End
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer s.watchAccess(u, ac, cancel)()
-	r = r.WithContext(ctx)
+	r = r.WithContext(context.WithValue(ctx, proxyTarget{}, ac))
 	rp := &httputil.ReverseProxy{
 		Transport: s.proxy.tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetXForwarded()
 			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = fmt.Sprintf("a%d:%d", ac.id, port)
+			pr.Out.URL.Host = fmt.Sprintf("%s:%d", tunnelHost(ac), port)
 			pr.Out.Host = fmt.Sprintf("localhost:%d", port)
 			if prefix != "" {
 				pr.Out.URL.Path = "/" + strings.TrimPrefix(strings.TrimPrefix(pr.In.URL.Path, prefix), "/")

@@ -41,6 +41,20 @@ type agentConn struct {
 	splices     atomic.Int64
 	limitLogged atomic.Int64
 	changes     *notifier // the gateway's, told of phase changes
+	// onPhase, when set, is told of phase changes too (a replica rewrites its lease).
+	onPhase func(*agentConn)
+	// remote is set on a workspace whose agent another replica holds (replica.go): sess
+	// and ctrl are nil, and streams are forwarded to the holder (forward.go).
+	remote *leaseInfo
+}
+
+// done is closed when ac's connection ends; a workspace held by another replica has no
+// connection here, and never is.
+func (ac *agentConn) done() <-chan struct{} {
+	if ac.remote != nil {
+		return nil
+	}
+	return ac.sess.CloseChan()
 }
 
 func (ac *agentConn) projectKey() string { return strconv.FormatInt(ac.projectID, 10) }
@@ -57,6 +71,9 @@ func (ac *agentConn) setPhase(p, e string) {
 	ac.phase.Store(&[2]string{p, e})
 	if ac.changes != nil {
 		ac.changes.notify()
+	}
+	if ac.onPhase != nil {
+		ac.onPhase(ac)
 	}
 }
 
@@ -156,14 +173,7 @@ func (r *registry) find(project, name string, userID int64) (ac *agentConn, ambi
 	}
 	var found *agentConn
 	for _, c := range r.byKey {
-		if c.name != name {
-			continue
-		}
-		if project == "-" || project == "" {
-			if c.userID != userID {
-				continue
-			}
-		} else if !strings.EqualFold(c.projectPath, project) {
+		if !named(project, name, userID, c.name, c.projectPath, c.userID) {
 			continue
 		}
 		if found != nil {
@@ -172,6 +182,19 @@ func (r *registry) find(project, name string, userID int64) (ac *agentConn, ambi
 		found = c
 	}
 	return found, false
+}
+
+// named says whether a workspace (wsName in project wsPath, launched by wsUser) is the one
+// "project/name" names for userID: project is a full path, or "-" (or empty) for the
+// user's own workspace of that name.
+func named(project, name string, userID int64, wsName, wsPath string, wsUser int64) bool {
+	switch {
+	case wsName != name:
+		return false
+	case project == "-" || project == "":
+		return wsUser == userID
+	}
+	return strings.EqualFold(wsPath, project)
 }
 
 func (r *registry) all() []*agentConn {

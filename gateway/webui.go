@@ -20,27 +20,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/tunnel"
 	"github.com/ws-dev/ws/webui"
 )
 
 // webState is the gateway's part of the web page.
 type webState struct {
-	ui    *webui.UI
-	clock clockwork.Clock
-
-	mu sync.Mutex
-	// tokens keeps, only with AllowMaintainers, the last verified token of each user who
-	// signed in to the page or minted a link, so the maintainers rule can ask GitLab about
-	// project membership when that user opens someone else's terminal. Never logged.
-	tokens map[int64]webToken
-}
-
-type webToken struct {
-	tok     string
-	expires time.Time
+	ui *webui.UI
 }
 
 type clientIPKey struct{}
@@ -62,11 +49,12 @@ func (s *Server) mountWebUI(mux *http.ServeMux) error {
 		OAuth:              oauth,
 		HTTPClient:         s.cfg.HTTPClient,
 		Logger:             s.log,
+		Store:              s.store,
 	}, webBackend{s})
 	if err != nil {
 		return fmt.Errorf("gateway: web page: %w", err)
 	}
-	s.web = &webState{ui: ui, clock: s.clock, tokens: map[int64]webToken{}}
+	s.web = &webState{ui: ui}
 	mux.HandleFunc("POST /api/v1/links", s.handleLinkCreate)
 	mux.HandleFunc("GET /login", s.handleLogin)
 	// The UI is the fallback: ServeMux still routes /api/v1/..., /w/..., /endpoint-auth,
@@ -79,41 +67,35 @@ func (s *Server) mountWebUI(mux *http.ServeMux) error {
 	return nil
 }
 
-// remember keeps tok for user id when the maintainers rule may need it.
-func (ws *webState) remember(s *Server, id int64, tok string) {
+// remember keeps, only with AllowMaintainers, the last verified token of user id (who
+// signed in to the page or minted a link), so the maintainers rule can ask GitLab about
+// project membership when that user opens someone else's workspace: gw/token/<user> for
+// SessionTTL, sealed with the replica secret in a shared store. Never logged.
+func (s *Server) remember(id int64, tok string) {
 	if !s.cfg.AllowMaintainers || tok == "" {
 		return
 	}
-	now := s.clock.Now()
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if len(ws.tokens) >= maxCache {
-		for k, v := range ws.tokens {
-			if now.After(v.expires) || len(ws.tokens) >= maxCache {
-				delete(ws.tokens, k)
-			}
-		}
-	}
-	ws.tokens[id] = webToken{tok: tok, expires: now.Add(s.cfg.SessionTTL)}
+	_ = s.store.Set(context.Background(), "gw/token/"+itoa(id), []byte(tok), s.cfg.SessionTTL)
 }
 
-func (ws *webState) token(id int64) string {
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	t, ok := ws.tokens[id]
-	if !ok || ws.clock.Now().After(t.expires) {
-		delete(ws.tokens, id)
+// token returns the token remembered for user id, if any.
+func (s *Server) token(id int64) string {
+	if !s.cfg.AllowMaintainers {
 		return ""
 	}
-	return t.tok
+	b, err := s.store.Get(context.Background(), "gw/token/"+itoa(id))
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // displayName returns the cached GitLab display name of tok's user, else username.
 func (a *auth) displayName(tok, username string) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if c, ok := a.cache[tokenKey(tok)]; ok && c.id.Name != "" {
-		return c.id.Name
+	b, err := a.s.store.Get(context.Background(), "gw/user/"+tokenKey(tok))
+	var id identity.User
+	if err == nil && json.Unmarshal(b, &id) == nil && id.Name != "" {
+		return id.Name
 	}
 	return username
 }
@@ -142,7 +124,7 @@ func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, 
 		}
 		return webui.User{}, err
 	}
-	s.web.remember(s, id.ID, tok)
+	s.remember(id.ID, tok)
 	name := id.Name
 	if name == "" {
 		name = id.Username
@@ -152,12 +134,9 @@ func (b webBackend) UserFromToken(ctx context.Context, tok string) (webui.User, 
 
 // Workspaces implements [webui.Backend]: the workspaces u launched whose agent is
 // connected, like GET /api/v1/workspaces.
-func (b webBackend) Workspaces(_ context.Context, u webui.User) ([]webui.Workspace, error) {
+func (b webBackend) Workspaces(ctx context.Context, u webui.User) ([]webui.Workspace, error) {
 	var out []webui.Workspace
-	for _, ac := range b.s.reg.all() {
-		if ac.userID != u.ID {
-			continue
-		}
+	for _, ac := range b.s.workspacesOf(ctx, u.ID) {
 		st := b.s.status(ac)
 		w := webui.Workspace{Project: st.Project, Name: st.Name, Status: st.Phase, Started: st.ConnectedAt}
 		if w.Status == "" { // an agent that reports no phase runs once connected
@@ -180,26 +159,22 @@ func (b webBackend) Workspaces(_ context.Context, u webui.User) ([]webui.Workspa
 // OpenTerminal implements [webui.Backend]: a login shell in a PTY, as handleTerminal opens.
 func (b webBackend) OpenTerminal(ctx context.Context, u webui.User, project, name string, cols, rows int) (webui.Terminal, error) {
 	s := b.s
-	ac, ambiguous := s.reg.find(project, name, u.ID)
+	ac, ambiguous, err := s.find(ctx, project, name, u.ID)
 	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: the gateway cannot reach its shared state", webui.ErrUnavailable)
 	case ambiguous:
 		return nil, fmt.Errorf("workspace %s in %s is ambiguous: %w", name, project, webui.ErrNotFound)
 	case ac == nil:
 		return nil, fmt.Errorf("no agent is connected for workspace %s in %s: %w", name, project, webui.ErrUnavailable)
 	}
-	gu := &user{ID: u.ID, Username: u.Username, token: s.web.token(u.ID)}
+	gu := &user{ID: u.ID, Username: u.Username, token: s.token(u.ID)}
 	if !s.auth.mayAttach(ctx, gu, ac) {
 		s.m.authFailures.WithLabelValues("user", "forbidden").Inc()
 		return nil, fmt.Errorf("workspace %s: %w", ac.key(), webui.ErrForbidden)
 	}
-	sid := fmt.Sprintf("w%d", s.reg.nextID.Add(1))
-	ctl, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindShell, Session: sid, Cols: cols, Rows: rows, Term: "xterm-256color"})
+	ctl, data, err := s.openShell(ac, fmt.Sprintf("%sw%d", s.sessionPrefix(), s.reg.nextID.Add(1)), tunnel.Header{Cols: cols, Rows: rows, Term: "xterm-256color"})
 	if err != nil {
-		return nil, openError(err)
-	}
-	data, err := s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindData, Session: sid})
-	if err != nil {
-		ctl.Close()
 		return nil, openError(err)
 	}
 	s.m.terminals.Inc()
@@ -341,7 +316,7 @@ func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
 	if ac == nil {
 		return
 	}
-	s.web.remember(s, u.ID, u.token)
+	s.remember(u.ID, u.token)
 	wu := webui.User{ID: u.ID, Username: u.Username, Name: s.auth.displayName(u.token, u.Username)}
 	link, err := s.web.ui.MintLink(wu, u.token, webui.TerminalPath(ac.projectPath, ac.name))
 	if err != nil {

@@ -2,7 +2,6 @@ package gitlab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,30 +9,20 @@ import (
 
 	gl "gitlab.com/gitlab-org/api/client-go"
 	"golang.org/x/oauth2"
+
+	"github.com/ws-dev/ws/internal/identity"
 )
 
 // ErrTokenInvalid means GitLab rejected a token (401): missing, expired,
-// revoked, or a job token whose job is no longer running.
-var ErrTokenInvalid = errors.New("gitlab rejected the token")
+// revoked, or a job token whose job is no longer running. It is
+// [identity.ErrTokenInvalid], so callers outside gitlab/ need not import it.
+var ErrTokenInvalid = identity.ErrTokenInvalid
 
 // JobIdentity is what GitLab says about the job that owns a CI job token.
-type JobIdentity struct {
-	JobID       int64
-	Status      string
-	Ref         string
-	PipelineID  int64
-	ProjectID   int64
-	ProjectPath string // full path, e.g. group/project; empty if unknown
-	UserID      int64  // the user who launched the pipeline
-	Username    string
-}
+type JobIdentity = identity.Job
 
 // UserIdentity is the owner of a user token.
-type UserIdentity struct {
-	ID       int64
-	Username string
-	Name     string // display name
-}
+type UserIdentity = identity.User
 
 // VerifyJobToken asks GitLab which job owns token (GET /api/v4/job with the
 // JOB-TOKEN header). A job token is valid only while its job runs.

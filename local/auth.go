@@ -5,7 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 
-	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/internal/names"
 )
 
@@ -32,20 +32,20 @@ func same(a, b string) bool {
 }
 
 // Job implements gateway.Authenticator.
-func (a *Auth) Job(_ context.Context, tok string) (*gitlab.JobIdentity, error) {
+func (a *Auth) Job(_ context.Context, tok string) (*identity.Job, error) {
 	if !same(tok, a.AgentToken) {
-		return nil, fmt.Errorf("local agent token: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("local agent token: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.JobIdentity{JobID: 1, Status: "running", Ref: names.Branch(a.Name), PipelineID: 1,
+	return &identity.Job{JobID: 1, Status: "running", Ref: names.Branch(a.Name), PipelineID: 1,
 		ProjectID: ProjectID, ProjectPath: ProjectPath, UserID: userID, Username: a.Username}, nil
 }
 
 // User implements gateway.Authenticator.
-func (a *Auth) User(_ context.Context, tok string) (*gitlab.UserIdentity, error) {
+func (a *Auth) User(_ context.Context, tok string) (*identity.User, error) {
 	if !same(tok, a.UserToken) {
-		return nil, fmt.Errorf("local user token: %w", gitlab.ErrTokenInvalid)
+		return nil, fmt.Errorf("local user token: %w", identity.ErrTokenInvalid)
 	}
-	return &gitlab.UserIdentity{ID: userID, Username: a.Username}, nil
+	return &identity.User{ID: userID, Username: a.Username}, nil
 }
 
 // AccessLevel implements gateway.Authenticator; only the owner attaches.

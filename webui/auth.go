@@ -6,63 +6,27 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
-)
 
-// store keeps sessions, sign-in links and OAuth states in memory, keyed by a hash of their
-// secret so a timing side channel on the map lookup tells nothing about the secret itself.
-type store struct {
-	mu        sync.Mutex
-	sessions  map[string]*session // by key(cookie secret)
-	byID      map[string]string   // session ID (public) → key
-	links     map[string]*link
-	oauth     map[string]*oauthState
-	failures  map[string]*failures // refused token sign-ins by client address
-	lastSweep time.Time
-}
+	"golang.org/x/oauth2"
+
+	"github.com/ws-dev/ws/internal/kv"
+)
 
 // maxFailures is how many refused token sign-ins one client address gets per minute.
 const maxFailures = 10
 
-// maxPending bounds what anyone can make the store hold without signing in: OAuth states
-// and per-address failure counts.
+// maxPending bounds the GitLab sign-ins started (OAuth states) in one OAuth TTL: what anyone
+// can make the store hold without signing in.
 const maxPending = 10000
-
-type failures struct {
-	count int
-	since time.Time
-}
-
-func (s *store) allowAttempt(ip string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, ok := s.failures[ip]
-	return !ok || now.Sub(f.since) >= time.Minute || f.count < maxFailures
-}
-
-func (s *store) failedAttempt(ip string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f, ok := s.failures[ip]
-	if !ok || now.Sub(f.since) >= time.Minute {
-		if !ok && len(s.failures) >= maxPending {
-			s.sweepLocked(now, true)
-			if len(s.failures) >= maxPending {
-				return // full of live counts: this address goes uncounted for now
-			}
-		}
-		f = &failures{since: now}
-		s.failures[ip] = f
-	}
-	f.count++
-}
 
 // clientIP is the address the request came from. Behind a proxy every request shares the
 // proxy's address, so the limit then applies to all token sign-ins together.
@@ -86,96 +50,6 @@ type staticToken string
 
 func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
 
-type session struct {
-	id       string // public: names the session on the sessions page; not the cookie's secret
-	user     User
-	csrf     string // form token for POSTs made while signed in
-	how      string // link, token, oauth
-	from     string // client address at sign-in
-	agent    string // the browser's User-Agent at sign-in, shortened
-	created  time.Time
-	expires  time.Time
-	checked  time.Time // the credential was last accepted by GitLab
-	lastUsed time.Time
-	cred     credential // never logged, never shown
-}
-
-type link struct {
-	user    User
-	token   string // the token the link was minted with: the session checks it again
-	path    string
-	expires time.Time
-	used    bool
-}
-
-type oauthState struct {
-	verifier string
-	next     string
-	expires  time.Time
-}
-
-func newStore() *store {
-	return &store{sessions: map[string]*session{}, byID: map[string]string{}, links: map[string]*link{},
-		oauth: map[string]*oauthState{}, failures: map[string]*failures{}}
-}
-
-// sweep drops expired entries, at most once a minute unless forced; s.mu is held.
-func (s *store) sweepLocked(now time.Time, force bool) {
-	if !force && now.Sub(s.lastSweep) < time.Minute {
-		return
-	}
-	s.lastSweep = now
-	for k, v := range s.sessions {
-		if !now.Before(v.expires) {
-			s.dropLocked(k)
-		}
-	}
-	for k, v := range s.links {
-		// A used link is kept until it expires, so reusing it says "already used".
-		if !now.Before(v.expires) {
-			delete(s.links, k)
-		}
-	}
-	for k, v := range s.oauth {
-		if !now.Before(v.expires) {
-			delete(s.oauth, k)
-		}
-	}
-	for k, v := range s.failures {
-		if now.Sub(v.since) >= time.Minute {
-			delete(s.failures, k)
-		}
-	}
-}
-
-func (s *store) dropLocked(k string) {
-	if v, ok := s.sessions[k]; ok {
-		delete(s.byID, v.id)
-		delete(s.sessions, k)
-	}
-}
-
-// dropOldest drops, with drop, the oldest entry of m that is mine when m holds max or more
-// of those; it reports whether it dropped one (call it until it does not).
-func dropOldest[V any](m map[string]V, max int, mine func(V) bool, older func(a, b V) bool, drop func(k string)) bool {
-	var oldest string
-	n := 0
-	for k, v := range m {
-		if !mine(v) {
-			continue
-		}
-		n++
-		if oldest == "" || older(v, m[oldest]) {
-			oldest = k
-		}
-	}
-	if n < max {
-		return false
-	}
-	drop(oldest)
-	return true
-}
-
 // secret returns 32 random bytes, base64url-encoded.
 func secret() string {
 	b := make([]byte, 32)
@@ -183,9 +57,10 @@ func secret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// key is the store key of a secret: its SHA-256, in hex.
 func key(secret string) string {
 	h := sha256.Sum256([]byte(secret))
-	return string(h[:])
+	return hex.EncodeToString(h[:])
 }
 
 func (ui *UI) now() time.Time { return ui.cfg.Clock.Now() }
@@ -235,38 +110,35 @@ var (
 // live returns the session of key k, checking its credential again when it is due.
 func (ui *UI) live(ctx context.Context, k string) (*session, error) {
 	now := ui.now()
-	st := ui.store
-	st.mu.Lock()
-	s, ok := st.sessions[k]
-	if ok && !now.Before(s.expires) {
-		st.dropLocked(k)
-		ok = false
+	s, err := ui.getSession(ctx, k)
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		st.mu.Unlock()
-		return nil, ErrNoSession
+	if now.Sub(s.rec.LastUsed) >= time.Minute { // coarse: one write a minute per session
+		s.rec.LastUsed = now
+		defer ui.updateSession(ctx, s)
 	}
-	s.lastUsed = now
-	due := now.Sub(s.checked) >= ui.cfg.Recheck
-	st.mu.Unlock()
-	if !due {
+	if now.Sub(s.rec.Checked) < ui.cfg.Recheck {
 		return s, nil
 	}
-	u, err := ui.check(ctx, s.cred)
+	c := ui.credential(s)
+	u, err := ui.check(ctx, c)
 	switch {
-	case errors.Is(err, ErrTokenRejected) || (err == nil && u.ID != s.user.ID):
-		ui.log.Info("webui: session ended: GitLab no longer accepts its credential", "user", s.user.Username, "session", s.id)
-		st.mu.Lock()
-		st.dropLocked(k)
-		st.mu.Unlock()
+	case errors.Is(err, ErrTokenRejected) || (err == nil && u.ID != s.rec.User.ID):
+		ui.log.Info("webui: session ended: GitLab no longer accepts its credential", "user", s.rec.User.Username, "session", s.rec.ID)
+		ui.dropSession(ctx, k)
 		return nil, ErrNoSession
 	case err != nil:
-		ui.log.Warn("webui: cannot re-check a session", "user", s.user.Username, "session", s.id, "err", err)
+		ui.log.Warn("webui: cannot re-check a session", "user", s.rec.User.Username, "session", s.rec.ID, "err", err)
 		return nil, ErrUnverifiable
 	}
-	st.mu.Lock()
-	s.checked = now
-	st.mu.Unlock()
+	s.rec.Checked = now
+	if oc, ok := c.(*oauthCredential); ok {
+		s.rec.OAuth = oc.tok // refreshed, perhaps
+	}
+	if now.Sub(s.rec.LastUsed) < time.Minute {
+		s.rec.LastUsed = now
+	}
 	return s, nil
 }
 
@@ -319,23 +191,24 @@ func (ui *UI) SessionOf(r *http.Request) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	return Session{ID: s.id, User: s.user}, nil
+	return Session{ID: s.rec.ID, User: s.rec.User}, nil
 }
 
 // Alive returns the user of session id while it lives, re-checking it like [UI.SessionOf].
 // Endpoint cookies made from a session live only as long as it does.
 func (ui *UI) Alive(ctx context.Context, id string) (User, error) {
-	ui.store.mu.Lock()
-	k, ok := ui.store.byID[id]
-	ui.store.mu.Unlock()
-	if !ok {
+	k, err := ui.kv.Get(ctx, sidKey(id))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
 		return User{}, ErrNoSession
+	case err != nil:
+		return User{}, ErrUnverifiable
 	}
-	s, err := ui.live(ctx, k)
+	s, err := ui.live(ctx, string(k))
 	if err != nil {
 		return User{}, err
 	}
-	return s.user, nil
+	return s.rec.User, nil
 }
 
 // SessionInfo describes one of a user's sessions on the sessions page and in the API.
@@ -352,14 +225,10 @@ type SessionInfo struct {
 
 // Sessions lists the live sessions of user userID, newest first.
 func (ui *UI) Sessions(userID int64) []SessionInfo {
-	now := ui.now()
-	ui.store.mu.Lock()
-	defer ui.store.mu.Unlock()
 	var out []SessionInfo
-	for _, s := range ui.store.sessions {
-		if s.user.ID == userID && now.Before(s.expires) {
-			out = append(out, SessionInfo{ID: s.id, How: s.how, From: s.from, Browser: s.agent, Created: s.created, LastUsed: s.lastUsed, Expires: s.expires})
-		}
+	for _, s := range ui.sessionsOf(context.Background(), userID) {
+		r := s.rec
+		out = append(out, SessionInfo{ID: r.ID, How: r.How, From: r.From, Browser: r.Agent, Created: r.Created, LastUsed: r.LastUsed, Expires: r.Expires})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
@@ -373,42 +242,49 @@ func (ui *UI) Sessions(userID int64) []SessionInfo {
 // EndSession ends user userID's session id (it must be theirs); it reports whether there
 // was one.
 func (ui *UI) EndSession(userID int64, id string) bool {
-	ui.store.mu.Lock()
-	defer ui.store.mu.Unlock()
-	k, ok := ui.store.byID[id]
-	if !ok || ui.store.sessions[k].user.ID != userID {
+	ctx := context.Background()
+	k, err := ui.kv.Get(ctx, sidKey(id))
+	if err != nil {
 		return false
 	}
-	ui.store.dropLocked(k)
+	s, err := ui.getSession(ctx, string(k))
+	if err != nil || s.rec.User.ID != userID {
+		return false
+	}
+	ui.dropSession(ctx, s.k)
 	ui.log.Info("webui: session ended by its user", "user_id", userID, "session", id)
 	return true
 }
 
-// startSession signs the browser in as u with credential c, replacing any session it had.
-// A user has at most MaxSessionsPerUser sessions: the oldest ends.
-func (ui *UI) startSession(w http.ResponseWriter, r *http.Request, u User, how string, c credential) {
+// startSession signs the browser in as u with credential c (a static token or OAuth's
+// tokens), replacing any session it had. A user has at most MaxSessionsPerUser sessions:
+// the oldest ends.
+func (ui *UI) startSession(w http.ResponseWriter, r *http.Request, u User, how string, token string, oauth *oauth2.Token) bool {
+	ctx := r.Context()
 	id := secret()
 	now := ui.now()
-	st := ui.store
-	st.mu.Lock()
-	st.sweepLocked(now, false)
 	for _, old := range r.CookiesNamed(ui.sessionCookie()) {
-		st.dropLocked(key(old.Value))
+		ui.dropSession(ctx, key(old.Value))
 	}
-	for dropOldest(st.sessions, ui.cfg.MaxSessionsPerUser,
-		func(s *session) bool { return s.user.ID == u.ID },
-		func(a, b *session) bool { return a.created.Before(b.created) }, st.dropLocked) {
+	mine := ui.sessionsOf(ctx, u.ID)
+	for len(mine) >= ui.cfg.MaxSessionsPerUser {
+		ui.dropSession(ctx, mine[0].k)
+		mine = mine[1:]
 		ui.log.Info("webui: session limit reached; the oldest session ended", "user", u.Username, "limit", ui.cfg.MaxSessionsPerUser)
 	}
-	s := &session{id: secret()[:16], user: u, csrf: secret(), how: how, from: clientIP(r), agent: shortAgent(r.UserAgent()),
-		created: now, expires: now.Add(ui.cfg.SessionTTL), checked: now, lastUsed: now, cred: c}
-	st.sessions[key(id)] = s
-	st.byID[s.id] = key(id)
-	st.mu.Unlock()
+	s := &session{k: key(id), rec: sessionRecord{ID: secret()[:16], User: u, CSRF: secret(), How: how, From: clientIP(r),
+		Agent: shortAgent(r.UserAgent()), Created: now, Expires: now.Add(ui.cfg.SessionTTL), Checked: now, LastUsed: now,
+		Token: token, OAuth: oauth}}
+	if err := ui.putSession(ctx, s); err != nil {
+		ui.log.Error("webui: cannot store a session", "user", u.Username, "err", err)
+		ui.message(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The gateway cannot store your session now. Try again in a moment.")
+		return false
+	}
 	// Lax, not Strict: the first request after OAuth or a link opened from another app is a
 	// top-level navigation that started elsewhere, and Strict would drop the cookie on it.
 	ui.setCookie(w, ui.sessionCookie(), id, ui.cfg.SessionTTL, http.SameSiteLaxMode)
-	ui.log.Info("webui: signed in", "user", u.Username, "how", how, "session", s.id)
+	ui.log.Info("webui: signed in", "user", u.Username, "how", how, "session", s.rec.ID)
+	return true
 }
 
 // shortAgent keeps the part of a User-Agent that names the browser, for the sessions page.
@@ -497,46 +373,75 @@ func (ui *UI) MintLink(u User, token, path string) (string, error) {
 	if token == "" {
 		return "", errors.New("a sign-in link needs the token that asked for it")
 	}
+	ctx := context.Background()
 	tok := secret()
 	now := ui.now()
-	st := ui.store
-	st.mu.Lock()
-	st.sweepLocked(now, false)
 	// At most MaxSessionsPerUser unused links per user: the oldest goes.
-	for dropOldest(st.links, ui.cfg.MaxSessionsPerUser,
-		func(l *link) bool { return l.user.ID == u.ID && !l.used },
-		func(a, b *link) bool { return a.expires.Before(b.expires) }, func(k string) { delete(st.links, k) }) {
+	keys, err := ui.kv.List(ctx, userLinks(u.ID))
+	if err != nil {
+		return "", storeErr(err)
 	}
-	st.links[key(tok)] = &link{user: u, token: token, path: path, expires: now.Add(ui.cfg.LinkTTL)}
-	st.mu.Unlock()
+	var unused []string
+	for _, k := range keys {
+		if _, err := ui.kv.Get(ctx, linkKey(k)); err == nil {
+			unused = append(unused, k)
+		} else {
+			_ = ui.kv.ListRemove(ctx, userLinks(u.ID), k)
+		}
+	}
+	for ; len(unused) >= ui.cfg.MaxSessionsPerUser; unused = unused[1:] {
+		_ = ui.kv.Del(ctx, linkKey(unused[0]))
+		_ = ui.kv.ListRemove(ctx, userLinks(u.ID), unused[0])
+	}
+	rec, _ := json.Marshal(linkRecord{User: u, Token: token, Path: path, Expires: now.Add(ui.cfg.LinkTTL)})
+	// Kept twice its life, so a link opened late says "expired" rather than "not valid".
+	if err := ui.kv.Set(ctx, linkKey(key(tok)), rec, 2*ui.cfg.LinkTTL); err != nil {
+		return "", storeErr(err)
+	}
+	if err := ui.kv.ListAdd(ctx, userLinks(u.ID), key(tok), now.Add(ui.cfg.LinkTTL).UnixNano(), 2*ui.cfg.LinkTTL); err != nil {
+		return "", storeErr(err)
+	}
 	return strings.TrimSuffix(ui.cfg.PublicURL, "/") + "/signin/link/" + tok, nil
 }
 
+// handleLink redeems a sign-in link: Take makes it single-use across every replica that
+// shares the store; a used link is remembered until it would have expired, to say so.
 func (ui *UI) handleLink(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	k := key(r.PathValue("token"))
 	now := ui.now()
-	ui.store.mu.Lock()
-	l, ok := ui.store.links[key(r.PathValue("token"))]
-	var lv link
-	if ok {
-		lv = *l
-		l.used = true
-		l.token = "" // spent: the session keeps it
-	}
-	ui.store.mu.Unlock()
+	b, err := ui.kv.Take(ctx, linkKey(k))
+	var l linkRecord
 	switch {
-	case !ok:
+	case errors.Is(err, kv.ErrNotFound):
+		if u, err := ui.kv.Get(ctx, usedKey(k)); err == nil {
+			ui.log.Warn("webui: sign-in link reused", "user", string(u))
+			ui.signInRefused(w, r, http.StatusGone, "This sign-in link was already used",
+				"Each link signs in once. Run ws open again for a new one.")
+			return
+		}
 		ui.signInRefused(w, r, http.StatusNotFound, "This sign-in link is not valid",
 			"It may have been copied incompletely, or the gateway restarted since it was made.")
-	case lv.used:
-		ui.log.Warn("webui: sign-in link reused", "user", lv.user.Username)
-		ui.signInRefused(w, r, http.StatusGone, "This sign-in link was already used",
-			"Each link signs in once. Run ws open again for a new one.")
-	case !now.Before(lv.expires):
+		return
+	case err != nil:
+		ui.log.Error("webui: cannot redeem a sign-in link", "err", err)
+		ui.signInRefused(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The gateway cannot check the link now. Try again in a moment.")
+		return
+	case json.Unmarshal(b, &l) != nil:
+		ui.signInRefused(w, r, http.StatusNotFound, "This sign-in link is not valid", "")
+		return
+	}
+	if left := l.Expires.Sub(now); left > 0 {
+		_ = ui.kv.Set(ctx, usedKey(k), []byte(l.User.Username), left)
+	}
+	_ = ui.kv.ListRemove(ctx, userLinks(l.User.ID), k)
+	if !now.Before(l.Expires) {
 		ui.signInRefused(w, r, http.StatusGone, "This sign-in link has expired",
 			"Links last "+ui.cfg.LinkTTL.String()+". Run ws open again for a new one.")
-	default:
-		ui.startSession(w, r, lv.user, "link", staticToken(lv.token))
-		http.Redirect(w, r, ui.path(lv.path), http.StatusSeeOther)
+		return
+	}
+	if ui.startSession(w, r, l.User, "link", l.Token, nil) {
+		http.Redirect(w, r, ui.path(l.Path), http.StatusSeeOther)
 	}
 }
 
@@ -592,30 +497,29 @@ func (ui *UI) handleSignInToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := clientIP(r)
-	if !ui.store.allowAttempt(ip, ui.now()) {
+	if !ui.allowAttempt(r.Context(), ip) {
 		ui.log.Warn("webui: token sign-in rate-limited", "ip", ip)
 		ui.signInPage(w, r, http.StatusTooManyRequests, next, "Too many failed sign-ins from your address. Wait a minute and try again.")
 		return
 	}
 	u, err := ui.b.UserFromToken(r.Context(), token)
 	if err != nil {
-		ui.store.failedAttempt(ip, ui.now())
+		ui.failedAttempt(r.Context(), ip)
 		ui.log.Warn("webui: token sign-in refused", "ip", ip, "err", err) // the error, never the token
 		ui.signInPage(w, r, http.StatusUnauthorized, next, "GitLab did not accept this token. It needs the read_user or api scope.")
 		return
 	}
 	ui.setCookie(w, ui.csrfCookie(), "", -1, http.SameSiteStrictMode)
-	ui.startSession(w, r, u, "token", staticToken(token))
-	http.Redirect(w, r, ui.path(next), http.StatusSeeOther)
+	if ui.startSession(w, r, u, "token", token, nil) {
+		http.Redirect(w, r, ui.path(next), http.StatusSeeOther)
+	}
 }
 
 func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 	s, ok := ui.session(r)
-	if ok && ui.sameOrigin(r) && equal(s.csrf, r.PostFormValue("csrf")) {
-		ui.store.mu.Lock()
-		ui.store.dropLocked(ui.store.byID[s.id])
-		ui.store.mu.Unlock()
-		ui.log.Info("webui: signed out", "user", s.user.Username, "session", s.id)
+	if ok && ui.sameOrigin(r) && equal(s.rec.CSRF, r.PostFormValue("csrf")) {
+		ui.dropSession(r.Context(), s.k)
+		ui.log.Info("webui: signed out", "user", s.rec.User.Username, "session", s.rec.ID)
 	} else if ok {
 		ui.message(w, r, http.StatusForbidden, "Sign-out refused", "The form expired or came from another site. Try again.")
 		return
@@ -626,9 +530,9 @@ func (ui *UI) handleSignOut(w http.ResponseWriter, r *http.Request) {
 
 // handleSessions lists the user's sessions, each with a button that ends it.
 func (ui *UI) handleSessions(w http.ResponseWriter, r *http.Request, s *session) {
-	list := ui.Sessions(s.user.ID)
+	list := ui.Sessions(s.rec.User.ID)
 	for i := range list {
-		list[i].Current = list[i].ID == s.id
+		list[i].Current = list[i].ID == s.rec.ID
 	}
 	ui.render(w, r, http.StatusOK, "sessions", s, map[string]any{"Sessions": list, "Now": ui.now()})
 }
@@ -636,20 +540,20 @@ func (ui *UI) handleSessions(w http.ResponseWriter, r *http.Request, s *session)
 // handleSessionEnd ends one of the user's sessions ("id"), or all but this one ("others").
 func (ui *UI) handleSessionEnd(w http.ResponseWriter, r *http.Request, s *session) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if !ui.sameOrigin(r) || !equal(s.csrf, r.PostFormValue("csrf")) {
+	if !ui.sameOrigin(r) || !equal(s.rec.CSRF, r.PostFormValue("csrf")) {
 		ui.message(w, r, http.StatusForbidden, "Refused", "The form expired or came from another site. Try again.")
 		return
 	}
 	ended := 0
-	for _, other := range ui.Sessions(s.user.ID) {
-		if (r.PostFormValue("others") != "" && other.ID != s.id) || other.ID == r.PostFormValue("id") {
-			if ui.EndSession(s.user.ID, other.ID) {
+	for _, other := range ui.Sessions(s.rec.User.ID) {
+		if (r.PostFormValue("others") != "" && other.ID != s.rec.ID) || other.ID == r.PostFormValue("id") {
+			if ui.EndSession(s.rec.User.ID, other.ID) {
 				ended++
 			}
 		}
 	}
-	ui.log.Info("webui: sessions ended by their user", "user", s.user.Username, "count", ended)
-	if r.PostFormValue("id") == s.id {
+	ui.log.Info("webui: sessions ended by their user", "user", s.rec.User.Username, "count", ended)
+	if r.PostFormValue("id") == s.rec.ID {
 		http.Redirect(w, r, ui.path("/signin"), http.StatusSeeOther)
 		return
 	}

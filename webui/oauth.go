@@ -2,6 +2,7 @@ package webui
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -77,20 +78,20 @@ func (ui *UI) handleOAuthStart(w http.ResponseWriter, r *http.Request) {
 	}
 	state, verifier := secret(), oauth2.GenerateVerifier()
 	now := ui.now()
-	st := ui.store
-	st.mu.Lock()
-	st.sweepLocked(now, false)
-	if len(st.oauth) >= maxPending {
-		st.sweepLocked(now, true)
-	}
-	full := len(st.oauth) >= maxPending
-	if !full {
-		st.oauth[key(state)] = &oauthState{verifier: verifier, next: ui.next(r.URL.Query().Get("next")), expires: now.Add(oauthTTL)}
-	}
-	st.mu.Unlock()
-	if full {
+	ctx := r.Context()
+	n, err := ui.kv.Incr(ctx, oauthCount, oauthTTL)
+	if err == nil && n > maxPending {
 		ui.log.Warn("webui: too many GitLab sign-ins in progress", "limit", maxPending)
 		ui.message(w, r, http.StatusServiceUnavailable, "Too many sign-ins in progress", "Try again in a few minutes.")
+		return
+	}
+	rec, _ := json.Marshal(oauthState{Verifier: verifier, Next: ui.next(r.URL.Query().Get("next")), Expires: now.Add(oauthTTL)})
+	if err == nil {
+		err = ui.kv.Set(ctx, oauthKey(key(state)), rec, oauthTTL)
+	}
+	if err != nil {
+		ui.log.Error("webui: cannot store a GitLab sign-in", "err", err)
+		ui.message(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The gateway cannot start a GitLab sign-in now. Try again in a moment.")
 		return
 	}
 	// The state also goes in a cookie, so the callback only completes in the browser that
@@ -109,11 +110,10 @@ func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 	c, err := r.Cookie(ui.oauthCookie())
 	ui.setCookie(w, ui.oauthCookie(), "", -1, http.SameSiteLaxMode)
 	now := ui.now()
-	ui.store.mu.Lock()
-	st, ok := ui.store.oauth[key(state)]
-	delete(ui.store.oauth, key(state))
-	ui.store.mu.Unlock()
-	if err != nil || !equal(c.Value, state) || !ok || !now.Before(st.expires) {
+	var st oauthState
+	b, terr := ui.kv.Take(r.Context(), oauthKey(key(state)))
+	ok := terr == nil && json.Unmarshal(b, &st) == nil
+	if err != nil || !equal(c.Value, state) || !ok || !now.Before(st.Expires) {
 		ui.signInRefused(w, r, http.StatusBadRequest, "GitLab sign-in did not complete",
 			"The sign-in started in another browser or took too long. Start again.")
 		return
@@ -124,7 +124,7 @@ func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	conf := ui.oauth2Config()
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
-	tok, err := conf.Exchange(ui.oauthContext(ctx), q.Get("code"), oauth2.VerifierOption(st.verifier))
+	tok, err := conf.Exchange(ui.oauthContext(ctx), q.Get("code"), oauth2.VerifierOption(st.Verifier))
 	cancel()
 	if err != nil {
 		ui.log.Error("webui: oauth token exchange", "err", err)
@@ -137,18 +137,24 @@ func (ui *UI) handleOAuthCallback(w http.ResponseWriter, r *http.Request) {
 		ui.signInRefused(w, r, http.StatusUnauthorized, "GitLab sign-in failed", "GitLab's token was not accepted by the gateway.")
 		return
 	}
-	// The session keeps the token (in memory only) to check it again every Recheck; GitLab's
-	// access tokens last 2 hours, and the source refreshes them with the refresh token.
-	ui.startSession(w, r, u, "oauth", oauthCredential{conf.TokenSource(ui.oauthContext(context.Background()), tok)})
-	http.Redirect(w, r, ui.path(st.next), http.StatusSeeOther)
+	// The session keeps the tokens (sealed with the replica secret in a shared store) to
+	// check them again every Recheck; GitLab's access tokens last 2 hours, and the
+	// credential refreshes them with the refresh token.
+	if ui.startSession(w, r, u, "oauth", "", tok) {
+		http.Redirect(w, r, ui.path(st.Next), http.StatusSeeOther)
+	}
 }
 
-// oauthCredential is an OAuth sign-in's token, refreshed when it expires. A refresh that
-// GitLab refuses (the grant was revoked) is a rejected token: the session ends.
-type oauthCredential struct{ ts oauth2.TokenSource }
+// oauthCredential is an OAuth sign-in's tokens, refreshed when the access token expires
+// (tok then holds the new ones, which the session stores). A refresh that GitLab refuses
+// (the grant was revoked) is a rejected token: the session ends.
+type oauthCredential struct {
+	ui  *UI
+	tok *oauth2.Token
+}
 
-func (c oauthCredential) Token(context.Context) (string, error) {
-	t, err := c.ts.Token()
+func (c *oauthCredential) Token(ctx context.Context) (string, error) {
+	t, err := c.ui.oauth2Config().TokenSource(c.ui.oauthContext(ctx), c.tok).Token()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
@@ -156,5 +162,6 @@ func (c oauthCredential) Token(context.Context) (string, error) {
 		}
 		return "", err
 	}
+	c.tok = t
 	return t.AccessToken, nil
 }

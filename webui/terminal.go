@@ -42,7 +42,7 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 	// WebSocket hijacking), so the Origin must be ours, and must be present: only browsers
 	// use this endpoint, and they always send it.
 	if o := r.Header.Get("Origin"); o != ui.origin {
-		ui.log.Warn("webui: terminal origin refused", "origin", o, "user", s.user.Username)
+		ui.log.Warn("webui: terminal origin refused", "origin", o, "user", s.rec.User.Username)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -59,10 +59,10 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 	defer cancel()
 	q := r.URL.Query()
 	cols, rows := size(q.Get("cols"), defaultCols), size(q.Get("rows"), defaultRows)
-	t, err := ui.b.OpenTerminal(ctx, s.user, project, name, cols, rows)
+	t, err := ui.b.OpenTerminal(ctx, s.rec.User, project, name, cols, rows)
 	if err != nil {
 		reason, msg := openError(err, name)
-		ui.log.Info("webui: terminal refused", "user", s.user.Username, "project", project, "name", name, "err", err)
+		ui.log.Info("webui: terminal refused", "user", s.rec.User.Username, "project", project, "name", name, "err", err)
 		writeControl(ctx, c, control{Type: "error", Reason: reason, Message: msg})
 		c.Close(websocket.StatusNormalClosure, reason)
 		return
@@ -70,7 +70,7 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 	defer t.Close()
 	// When the browser goes, end the shell; that also unblocks the Read below.
 	context.AfterFunc(ctx, func() { _ = t.Close() })
-	ui.log.Info("webui: terminal opened", "user", s.user.Username, "project", project, "name", name)
+	ui.log.Info("webui: terminal opened", "user", s.rec.User.Username, "project", project, "name", name)
 
 	// Browser -> shell: bytes and resize messages. Ends when the socket does.
 	inDone := make(chan struct{})
@@ -105,8 +105,8 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 			case <-ctx.Done():
 				return
 			case <-tick.Chan():
-				if _, err := ui.Alive(ctx, s.id); errors.Is(err, ErrNoSession) {
-					ui.log.Info("webui: terminal closed: its session ended", "user", s.user.Username, "project", project, "name", name)
+				if _, err := ui.Alive(ctx, s.rec.ID); errors.Is(err, ErrNoSession) {
+					ui.log.Info("webui: terminal closed: its session ended", "user", s.rec.User.Username, "project", project, "name", name)
 					writeControl(context.Background(), c, control{Type: "error", Reason: "signed_out",
 						Message: "You were signed out: the session ended, or GitLab no longer accepts your token. Sign in again."})
 					c.Close(websocket.StatusPolicyViolation, "signed out")
@@ -152,7 +152,7 @@ func (ui *UI) serveTerminal(w http.ResponseWriter, r *http.Request, s *session, 
 		}
 	}
 	code, err := t.Wait()
-	ui.log.Info("webui: terminal ended", "user", s.user.Username, "project", project, "name", name, "code", code, "err", err)
+	ui.log.Info("webui: terminal ended", "user", s.rec.User.Username, "project", project, "name", name, "code", code, "err", err)
 	switch {
 	case errors.Is(err, ErrUnavailable):
 		writeControl(ctx, c, control{Type: "error", Reason: "unavailable",

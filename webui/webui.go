@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/ws-dev/ws/internal/kv"
 )
 
 // Errors that [Backend.OpenTerminal] wraps so the page can say what went wrong.
@@ -103,6 +105,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger receives sign-in and terminal events (never tokens); slog.Default when nil.
 	Logger *slog.Logger
+	// Store keeps sessions, links, GitLab sign-ins in progress and failure counts (default:
+	// this process's memory). Gateway replicas share one, sealed with their secret.
+	Store kv.Store
 }
 
 // UI serves the pages. It is an [http.Handler]; create one with [New].
@@ -114,7 +119,7 @@ type UI struct {
 	secure  bool
 	log     *slog.Logger
 	mux     *http.ServeMux
-	store   *store
+	kv      kv.Store
 	started time.Time
 }
 
@@ -145,6 +150,9 @@ func New(cfg Config, b Backend) (*UI, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
 	}
+	if cfg.Store == nil {
+		cfg.Store = kv.NewMemory(cfg.Clock, 0)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -160,7 +168,7 @@ func New(cfg Config, b Backend) (*UI, error) {
 		origin: pu.Scheme + "://" + pu.Host,
 		secure: cfg.Secure || pu.Scheme == "https",
 		log:    cfg.Logger,
-		store:  newStore(),
+		kv:     cfg.Store,
 	}
 	ui.routes()
 	return ui, nil
@@ -253,9 +261,9 @@ func parseWorkspacePath(p string) (project, name string, tty bool, ok bool) {
 }
 
 func (ui *UI) handleList(w http.ResponseWriter, r *http.Request, s *session) {
-	wss, err := ui.b.Workspaces(r.Context(), s.user)
+	wss, err := ui.b.Workspaces(r.Context(), s.rec.User)
 	if err != nil {
-		ui.log.Error("webui: list workspaces", "user", s.user.Username, "err", err)
+		ui.log.Error("webui: list workspaces", "user", s.rec.User.Username, "err", err)
 		ui.message(w, r, http.StatusBadGateway, "Could not list workspaces", "The gateway could not list your workspaces. Try again in a moment.")
 		return
 	}
@@ -321,8 +329,8 @@ func (ui *UI) render(w http.ResponseWriter, r *http.Request, status int, name st
 	data["CSS"] = ui.path(assetURL("app.css"))
 	data["JS"] = ui.path(assetURL("app.js"))
 	if s != nil {
-		data["User"] = s.user
-		data["CSRF"] = s.csrf
+		data["User"] = s.rec.User
+		data["CSRF"] = s.rec.CSRF
 	}
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {

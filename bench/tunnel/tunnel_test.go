@@ -24,7 +24,6 @@ import (
 	"github.com/ws-dev/ws/gateway"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
-	"github.com/ws-dev/ws/tunnel"
 )
 
 const (
@@ -341,33 +340,7 @@ func TestIdleAgentMemory(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range N {
-		// A minimal agent: dial, handshake, hold the control stream.
-		h := http.Header{}
-		name := fmt.Sprintf("a%d", i)
-		h.Set(tunnel.JobTokenHeader, jobTok+"-"+name)
-		ws, _, err := tunnel.Dial(ctx, gurl+tunnel.AgentPath, h, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sess, err := tunnel.Client(ctx, ws)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		st, err := sess.OpenStream()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
-			t.Fatal(err)
-		}
-		if err := tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: name}); err != nil {
-			t.Fatal(err)
-		}
-		var w tunnel.Welcome
-		if err := tunnel.NewLineReader(st, 4096).Read(&w); err != nil || !w.OK {
-			t.Fatal(err, w)
-		}
+		minimalAgent(t, ctx, gurl, fmt.Sprintf("a%d", i))
 	}
 	// Each agent got its welcome, which the gateway sends after registering it.
 	heap1, rss1, g1, n := mem()

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
 )
@@ -105,4 +106,64 @@ func parseServe(args []string, env map[string]string) (*ServeOptions, error) {
 	cmd.SetArgs(args)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
 	return got, cmd.Execute()
+}
+
+func TestServeReplicaSettings(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "secret")
+	secret := strings.Repeat("s", 40)
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"serve", "--gitlab-url", "https://gitlab.example.com", "--public-url", "https://ws.example.com"}
+	redis := []string{"--redis-url", "rediss://:pw@redis.example.com:6380/2"}
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantAddr  string
+		wantDrain time.Duration
+		wantErr   string
+	}{
+		{name: "no redis: one gateway", args: nil},
+		{name: "secret file, addr", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile, "--replica-addr", "10.0.0.5:8081"), wantAddr: "10.0.0.5:8081"},
+		{name: "env", env: map[string]string{"WS_GATEWAY_REDIS_URL": "redis://r:6379", "WS_GATEWAY_REPLICA_SECRET": secret, "WS_GATEWAY_REPLICA_ADDR": "10.0.0.6:8081"}, wantAddr: "10.0.0.6:8081"},
+		{name: "addr from a specific listen host", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile, "--replica-listen", "10.0.0.7:9000"), wantAddr: "10.0.0.7:9000"},
+		{name: "no secret", args: redis, wantErr: "shared secret"},
+		{name: "short secret", args: redis, env: map[string]string{"WS_GATEWAY_REPLICA_SECRET": "short"}, wantErr: "at least 32"},
+		{name: "secret twice", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile), env: map[string]string{"WS_GATEWAY_REPLICA_SECRET": secret}, wantErr: "not both"},
+		{name: "no address", args: append(append([]string{}, redis...), "--replica-secret-file", secretFile), wantErr: "--replica-addr"},
+		{name: "drain timeout from env", env: map[string]string{"WS_GATEWAY_DRAIN_TIMEOUT": "25s"}, wantDrain: 25 * time.Second},
+		{name: "bad drain timeout", env: map[string]string{"WS_GATEWAY_DRAIN_TIMEOUT": "soon"}, wantErr: "drain-timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseServe(append(append([]string{}, base...), tt.args...), tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), ":pw@") {
+					t.Errorf("the error shows a secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ReplicaAddr != tt.wantAddr {
+				t.Errorf("replica addr = %q, want %q", got.ReplicaAddr, tt.wantAddr)
+			}
+			wantDrain := 10 * time.Second // the default
+			if tt.wantDrain != 0 {
+				wantDrain = tt.wantDrain
+			}
+			if got.DrainTimeout != wantDrain {
+				t.Errorf("drain timeout = %s, want %s", got.DrainTimeout, wantDrain)
+			}
+			if tt.wantAddr != "" && string(got.ReplicaSecret) != secret {
+				t.Errorf("replica secret not read (%d bytes)", len(got.ReplicaSecret))
+			}
+		})
+	}
 }

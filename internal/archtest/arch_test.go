@@ -43,6 +43,16 @@ func TestPackageBoundaries(t *testing.T) {
 		"agent":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab"},
 		"tunnel": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra"},
 		"webui":  {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", mod + "gateway", mod + "tunnel"},
+		// ws up --local needs no GitLab: its embedded gateway authenticates with a local
+		// secret, and the identity types live in internal/identity.
+		"local": {"gitlab.com/gitlab-org/api/client-go", mod + "gitlab", "github.com/spf13/cobra", mod + "cmd/"},
+		// The gateway is a server: no command line, no client side, no local supervisor;
+		// GitLab only through gitlab/ (GitLabAuth).
+		// Its shared state is a kv.Store: which one (memory, Redis) the command decides.
+		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "internal/gwclient", mod + "internal/config", "github.com/redis/go-redis/v9", mod + "internal/kv/rediskv"},
+		"internal/identity": {"os", "net", "time", mod},
+		// The store the replicas share knows nothing of ws; Redis only in internal/kv/rediskv.
+		"internal/kv": {"github.com/redis/go-redis/v9", mod},
 	}
 	for pkg, bad := range forbidden {
 		deps, ok := all[pkg]

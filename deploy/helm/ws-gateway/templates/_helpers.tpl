@@ -38,3 +38,17 @@ https://{{ required "gateway.domain is required" .Values.gateway.domain }}
 http://{{ required "gateway.domain is required" .Values.gateway.domain }}
 {{- end -}}
 {{- end -}}
+
+{{/* "true" when the replicas share state in Redis; several replicas need it. */}}
+{{- define "ws-gateway.replicated" -}}
+{{- if or .Values.redis.url .Values.redis.existingSecret -}}
+true
+{{- else if gt (int .Values.replicaCount) 1 -}}
+{{- fail "replicaCount > 1 needs a Redis the replicas share: set redis.url or redis.existingSecret (docs/deploy.md, \"Several replicas\")" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Name of the secret holding the replicas' shared secret. */}}
+{{- define "ws-gateway.replicaSecretName" -}}
+{{- default (printf "%s-replica" (include "ws-gateway.fullname" .)) .Values.replicaChannel.existingSecret -}}
+{{- end -}}
