@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ws-dev/ws/gitlab"
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -332,10 +333,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message,omitempty"`
-}
+type apiError = gwapi.Error
 
 func httpError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: msg})
@@ -567,33 +565,10 @@ func (s *Server) workspaceFor(w http.ResponseWriter, r *http.Request, u *user, p
 }
 
 // WorkspaceStatus is the JSON of GET /api/v1/workspaces/{project}/{name}.
-type WorkspaceStatus struct {
-	ID          string           `json:"id"` // <project-id>/<name>
-	ProjectID   int64            `json:"project_id"`
-	Project     string           `json:"project"`
-	Name        string           `json:"name"`
-	User        string           `json:"user"`
-	Connected   bool             `json:"connected"`
-	ConnectedAt time.Time        `json:"connected_at"`
-	JobID       int64            `json:"job_id"`
-	PipelineID  int64            `json:"pipeline_id"`
-	Phase       string           `json:"phase,omitempty"`
-	Error       string           `json:"error,omitempty"`
-	Agent       string           `json:"agent_version,omitempty"`
-	TerminalURL string           `json:"terminal_url"`
-	Endpoints   []EndpointStatus `json:"endpoints"`
-}
+type WorkspaceStatus = gwapi.WorkspaceStatus
 
 // EndpointStatus is one endpoint in a WorkspaceStatus.
-type EndpointStatus struct {
-	Name     string `json:"name"`
-	Port     int    `json:"port"`
-	Protocol string `json:"protocol,omitempty"`
-	Exposure string `json:"exposure,omitempty"`
-	URL      string `json:"url"`      // the advertised form
-	HostURL  string `json:"host_url"` // https://<port>-<name>--<project-id>.<domain>/
-	PathURL  string `json:"path_url"` // https://<gateway>/w/<project-id>/<name>/<port>/
-}
+type EndpointStatus = gwapi.EndpointStatus
 
 func (s *Server) status(ac *agentConn) WorkspaceStatus {
 	phase, perr := ac.getPhase()

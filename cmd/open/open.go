@@ -15,14 +15,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/internal/gwclient"
+	"github.com/ws-dev/ws/internal/attach"
 )
 
 // OpenOptions are the inputs of 'ws open'.
 type OpenOptions struct {
 	IO        *cmdutil.IOStreams
 	Factory   *cmdutil.Factory
-	Conn      gwclient.Flags
+	Conn      attach.Flags
 	Name      string // "" means the default workspace (cmdutil.ResolveName)
 	Endpoint  string
 	NoBrowser bool
@@ -89,23 +89,19 @@ NAME defaults as for 'ws status'.`,
 }
 
 func openRun(ctx context.Context, opts *OpenOptions) error {
-	name, err := cmdutil.ResolveName(ctx, opts.Factory, "open", opts.Name, opts.Conn.Project)
+	t, err := attach.Dial(ctx, opts.Factory, "open", opts.Conn, opts.Name)
 	if err != nil {
 		return err
 	}
-	opts.Name = name
-	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
-	if err != nil {
-		return err
-	}
+	opts.Name = t.Name
 	if opts.Endpoint == "" {
-		link, err := t.Link(ctx, opts.Factory)
+		link, err := t.Link(ctx)
 		if err != nil {
 			return err
 		}
 		return show(opts, Result{Name: opts.Name, URL: link, SignIn: true})
 	}
-	st, err := t.Status(ctx, opts.Factory)
+	st, err := t.Status(ctx)
 	if err != nil {
 		return err
 	}

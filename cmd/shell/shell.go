@@ -14,15 +14,15 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/gateway"
-	"github.com/ws-dev/ws/internal/gwclient"
+	"github.com/ws-dev/ws/gwclient"
+	"github.com/ws-dev/ws/internal/attach"
 )
 
 // ShellOptions are the inputs of 'ws shell'.
 type ShellOptions struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
-	Conn    gwclient.Flags
+	Conn    attach.Flags
 	Name    string // "" means the default workspace (cmdutil.ResolveName)
 	Command []string
 	NoTTY   bool
@@ -99,22 +99,18 @@ command's output is collected into one object with its exit code
 }
 
 func shellRun(ctx context.Context, opts *ShellOptions) error {
-	name, err := cmdutil.ResolveName(ctx, opts.Factory, "shell", opts.Name, opts.Conn.Project)
+	t, err := attach.Dial(ctx, opts.Factory, "shell", opts.Conn, opts.Name)
 	if err != nil {
 		return err
 	}
-	opts.Name = name
-	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
-	if err != nil {
-		return err
-	}
-	sess, err := t.Connect(ctx, opts.Factory)
+	opts.Name = t.Name
+	sess, err := t.Tunnel(ctx)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 
-	eo := gateway.ExecOptions{Command: opts.Command, Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut}
+	eo := gwclient.ExecOptions{Command: opts.Command, Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut}
 	if opts.JSON() {
 		var stdout, stderr bytes.Buffer
 		eo.Stdout, eo.Stderr = &stdout, &stderr
@@ -173,7 +169,7 @@ func shellRun(ctx context.Context, opts *ShellOptions) error {
 }
 
 func explainLost(err error, name string) error {
-	if errors.Is(err, gateway.ErrLost) {
+	if errors.Is(err, gwclient.ErrLost) {
 		return &cmdutil.HintError{Err: err, Hint: "the job may have stopped; check 'ws status " + name + "'"}
 	}
 	return err

@@ -1,7 +1,8 @@
-// Package gwclient builds the gateway client for the workspace commands
-// (shell, port-forward, open) from flags, environment and config, and turns
-// the gateway's refusals into errors with hints.
-package gwclient
+// Package attach is how the workspace commands (shell, port-forward, open, ssh, config-ssh)
+// reach a workspace: their connection flags, the workspace's name and gateway (a local
+// workspace's embedded one, else the configured gateway with the user's token), one Dial
+// that resolves both, and the gateway's refusals turned into errors with hints.
+package attach
 
 import (
 	"context"
@@ -12,8 +13,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/internal/config"
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/local"
 )
 
@@ -31,12 +33,25 @@ func (fl *Flags) Add(cmd *cobra.Command) {
 
 // Target is a resolved workspace and a client for its gateway.
 type Target struct {
-	Client  *gateway.Client
+	Client  *gwclient.Client
 	Project string // "" lets the gateway pick the user's only workspace of that name
 	Name    string
 	// Local is set for a workspace started by 'ws up --local': Client
 	// talks to its embedded gateway with the token from its state file.
 	Local bool
+	f     *cmdutil.Factory // for the project of the current checkout
+}
+
+// Dial resolves the workspace command cmd names and the gateway that serves it: name, else
+// the workspace of the devfile in the current directory, else the user's only workspace
+// ([cmdutil.ResolveName]); then [Resolve]. It opens no connection: the Target's Tunnel,
+// Status and Link do. Every workspace command starts here.
+func Dial(ctx context.Context, f *cmdutil.Factory, cmd string, fl Flags, name string) (*Target, error) {
+	name, err := cmdutil.ResolveName(ctx, f, cmd, name, fl.Project)
+	if err != nil {
+		return nil, err
+	}
+	return Resolve(f, fl, name)
 }
 
 // Resolve builds the client for workspace name: a local workspace of that
@@ -47,7 +62,7 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 		gw, tok, err := local.Lookup(f.Getenv, name)
 		switch {
 		case err == nil:
-			return &Target{Client: &gateway.Client{BaseURL: gw, Token: tok, HTTP: http.DefaultClient}, Project: "-", Name: name, Local: true}, nil
+			return &Target{Client: &gwclient.Client{BaseURL: gw, Token: tok, HTTP: http.DefaultClient}, Project: "-", Name: name, Local: true, f: f}, nil
 		case errors.Is(err, local.ErrStopped):
 			return nil, &cmdutil.HintError{Err: err, Hint: "start it with 'ws up --local', or name a GitLab workspace with -R group/project"}
 		}
@@ -63,7 +78,7 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 	if !s.Token.Set() {
 		return nil, &cmdutil.AuthError{Err: errors.New("no GitLab token"), Hint: "set GITLAB_TOKEN (scope read_user or api), or sign in with glab ('glab auth login'), whose config ws reads"}
 	}
-	return &Target{Client: &gateway.Client{BaseURL: s.Gateway.Value, Token: s.Token.Value, HTTP: http.DefaultClient}, Project: fl.Project, Name: name}, nil
+	return &Target{Client: &gwclient.Client{BaseURL: s.Gateway.Value, Token: s.Token.Value, HTTP: http.DefaultClient}, Project: fl.Project, Name: name, f: f}, nil
 }
 
 // detectProject names the project of the current git checkout, if any.
@@ -91,59 +106,43 @@ func settings(f *cmdutil.Factory, fl Flags) (config.Settings, error) {
 	return config.Resolve(cf, f.Getenv)
 }
 
-// Connect opens a tunnel; when the name is ambiguous among the user's
-// workspaces it retries with the project of the current checkout.
-func (t *Target) Connect(ctx context.Context, f *cmdutil.Factory) (*gateway.Session, error) {
-	s, err := t.Client.Connect(ctx, t.Project, t.Name)
-	var se *gateway.StatusError
-	if errors.As(err, &se) && se.Status == http.StatusConflict && t.Project == "" {
-		if p := detectProject(f); p != "" {
-			t.Project = p
-			s, err = t.Client.Connect(ctx, t.Project, t.Name)
-		}
-	}
-	if err != nil {
-		return nil, t.Explain(err)
-	}
-	return s, nil
+// Tunnel opens the CLI tunnel.
+func (t *Target) Tunnel(ctx context.Context) (*gwclient.Session, error) {
+	return retryAmbiguous(t, func(project string) (*gwclient.Session, error) { return t.Client.Connect(ctx, project, t.Name) })
 }
 
-// Status returns the workspace's status, like Connect for ambiguity.
-func (t *Target) Status(ctx context.Context, f *cmdutil.Factory) (*gateway.WorkspaceStatus, error) {
-	st, err := t.Client.Status(ctx, t.Project, t.Name)
-	var se *gateway.StatusError
-	if errors.As(err, &se) && se.Status == http.StatusConflict && t.Project == "" {
-		if p := detectProject(f); p != "" {
-			t.Project = p
-			st, err = t.Client.Status(ctx, t.Project, t.Name)
-		}
-	}
-	if err != nil {
-		return nil, t.Explain(err)
-	}
-	return st, nil
+// Status returns the workspace's status.
+func (t *Target) Status(ctx context.Context) (*gwapi.WorkspaceStatus, error) {
+	return retryAmbiguous(t, func(project string) (*gwapi.WorkspaceStatus, error) { return t.Client.Status(ctx, project, t.Name) })
 }
 
-// Link mints a single-use sign-in link to the workspace's web terminal, like Connect for
-// ambiguity.
-func (t *Target) Link(ctx context.Context, f *cmdutil.Factory) (string, error) {
-	l, err := t.Client.Link(ctx, t.Project, t.Name)
-	var se *gateway.StatusError
-	if errors.As(err, &se) && se.Status == http.StatusConflict && t.Project == "" {
-		if p := detectProject(f); p != "" {
+// Link mints a single-use sign-in link to the workspace's web terminal.
+func (t *Target) Link(ctx context.Context) (string, error) {
+	return retryAmbiguous(t, func(project string) (string, error) { return t.Client.Link(ctx, project, t.Name) })
+}
+
+// retryAmbiguous calls call with the target's project; when the gateway answers that the
+// name is ambiguous among the user's workspaces (409) and no project was named, it tries
+// again with the project of the current checkout. Errors come with hints (Explain).
+func retryAmbiguous[T any](t *Target, call func(project string) (T, error)) (T, error) {
+	v, err := call(t.Project)
+	var se *gwclient.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusConflict && t.Project == "" && t.f != nil {
+		if p := detectProject(t.f); p != "" {
 			t.Project = p
-			l, err = t.Client.Link(ctx, t.Project, t.Name)
+			v, err = call(t.Project)
 		}
 	}
 	if err != nil {
-		return "", t.Explain(err)
+		var zero T
+		return zero, t.Explain(err)
 	}
-	return l, nil
+	return v, nil
 }
 
 // Explain adds hints to gateway errors.
 func (t *Target) Explain(err error) error {
-	var se *gateway.StatusError
+	var se *gwclient.StatusError
 	if t.Local {
 		if errors.As(err, &se) && se.Status == http.StatusNotFound {
 			return &cmdutil.HintError{Err: fmt.Errorf("local workspace %q: %w", t.Name, err), Hint: "its agent is not connected; see 'ws logs " + t.Name + "'"}

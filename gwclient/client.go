@@ -1,6 +1,10 @@
-package gateway
+// Package gwclient is the client side of the ws gateway: its status and link API, and the
+// CLI tunnel to a workspace (shells, commands, ports, SSH). It imports neither the gateway
+// server nor the command line; internal/attach builds a client from flags and config.
+package gwclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,11 +21,12 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/tunnel"
 )
 
 // Client talks to a gateway on behalf of a user (ws shell, port-forward,
-// open, and ws up's "agent connected" check).
+// open, ssh, and ws up's "agent connected" check).
 type Client struct {
 	BaseURL string // https://ws.example.com
 	Token   string // the user's GitLab token
@@ -29,6 +34,9 @@ type Client struct {
 	// NoPortConns keeps port streams on the tunnel's yamux session even
 	// when the gateway offers port data connections.
 	NoPortConns bool
+	// ForcePortConns tries port data connections even when the gateway did not offer
+	// them (tests of the fallback).
+	ForcePortConns bool
 }
 
 // StatusError is a refused request; Status is the HTTP status.
@@ -70,7 +78,7 @@ func (c *Client) httpClient() *http.Client {
 
 // Status returns the workspace's status; project may be an id, a path or
 // empty (the caller's only workspace of that name).
-func (c *Client) Status(ctx context.Context, project, name string) (*WorkspaceStatus, error) {
+func (c *Client) Status(ctx context.Context, project, name string) (*gwapi.WorkspaceStatus, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.path(project, name, ""), nil)
 	if err != nil {
 		return nil, err
@@ -83,11 +91,11 @@ func (c *Client) Status(ctx context.Context, project, name string) (*WorkspaceSt
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		var ae apiError
+		var ae gwapi.Error
 		_ = json.Unmarshal(body, &ae)
 		return nil, &StatusError{Status: resp.StatusCode, Message: ae.Message}
 	}
-	var st WorkspaceStatus
+	var st gwapi.WorkspaceStatus
 	if err := json.Unmarshal(body, &st); err != nil {
 		return nil, fmt.Errorf("gateway status: %w", err)
 	}
@@ -122,9 +130,12 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 		return nil, err
 	}
 	s := &Session{y: y, c: c, project: project, name: name}
-	s.portConn.Store(!c.NoPortConns && resp.Header.Get(tunnel.PortConnHeader) == "1")
+	s.portConn.Store(!c.NoPortConns && (c.ForcePortConns || resp.Header.Get(tunnel.PortConnHeader) == "1"))
 	return s, nil
 }
+
+// Mux is the tunnel's yamux session, for tools and tests that open streams themselves.
+func (s *Session) Mux() *yamux.Session { return s.y }
 
 // Close ends the tunnel.
 func (s *Session) Close() error { return s.y.Close() }
@@ -275,4 +286,32 @@ func (s *Session) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		}
 		return *m.Code, nil
 	}
+}
+
+// Link asks the gateway for a single-use sign-in link to the workspace's terminal page
+// (POST /api/v1/links); project may be an id, a path or empty.
+func (c *Client) Link(ctx context.Context, project, name string) (string, error) {
+	body, _ := json.Marshal(gwapi.LinkRequest{Project: project, Name: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/api/v1/links", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reach gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var ae gwapi.Error
+		_ = json.Unmarshal(b, &ae)
+		return "", &StatusError{Status: resp.StatusCode, Message: ae.Message}
+	}
+	var l gwapi.Link
+	if err := json.Unmarshal(b, &l); err != nil || l.URL == "" {
+		return "", fmt.Errorf("gateway link: unexpected answer")
+	}
+	return l.URL, nil
 }
