@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel bench-ssh gitlab-ci-local gitlab-ci-local-or-skip podman-deps openssh-deps
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -18,6 +18,9 @@ test: ## run every test (CI runs this)
 	@# The container-mode tests of ws up --local need Podman: CI installs it, elsewhere they skip without it.
 	@if [ -n "$$CI" ]; then bash scripts/install-podman.sh; \
 	elif ! command -v podman >/dev/null 2>&1; then echo "test: podman not found: the container-mode tests of 'ws up --local' skip (make podman-deps installs it)"; fi
+	@# The SSH tests drive the real OpenSSH client and an sshd: CI installs them, elsewhere they skip without them.
+	@if [ -n "$$CI" ]; then bash scripts/install-openssh.sh; \
+	elif ! command -v ssh >/dev/null 2>&1 || ! [ -x /usr/sbin/sshd ]; then echo "test: OpenSSH not found: the SSH tests skip (make openssh-deps installs it)"; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
@@ -81,6 +84,9 @@ gitlab-ci-local-or-skip: ## gitlab-ci-local when npm is here or CI is set; other
 
 # Container mode of ws up --local (local/): the tests run real Podman with an image built from
 # busybox-static by scripts/build-test-images.sh (cached by content hash).
+openssh-deps: ## install openssh-client, openssh-server and git for the SSH tests and bench (apt, when missing)
+	bash scripts/install-openssh.sh
+
 podman-deps: ## install podman, runc, busybox-static and what rootful/rootless podman needs (apt, when missing)
 	bash scripts/install-podman.sh
 

@@ -402,6 +402,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ac.version = hello.Agent
 	ac.endpoints = hello.Endpoints
 	ac.portConns = slices.Contains(hello.Caps, tunnel.CapPortConn)
+	ac.sshHostKey, ac.workingDir = VouchedSSHHostKey(hello.SSHHostKey), hello.WorkingDir
 	ac.setPhase(hello.Phase, "")
 	if _, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, hello.Workspace); refusal != "" || hello.Workspace == "" {
 		if refusal == "" {
@@ -576,6 +577,7 @@ func (s *Server) status(ac *agentConn) WorkspaceStatus {
 		ID: ac.key(), ProjectID: ac.projectID, Project: ac.projectPath, Name: ac.name, User: ac.username,
 		Connected: true, ConnectedAt: ac.connectedAt, JobID: ac.jobID, PipelineID: ac.pipelineID,
 		Phase: phase, Error: perr, Agent: ac.version, Endpoints: []EndpointStatus{},
+		SSHHostKey: ac.sshHostKey, WorkingDir: ac.workingDir,
 	}
 	wsURL := *s.public
 	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[s.public.Scheme]
@@ -648,6 +650,9 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request) {
 	if ac.portConns {
 		w.Header().Set(tunnel.PortConnHeader, "1")
 	}
+	if ac.sshHostKey != "" {
+		w.Header().Set(tunnel.SSHHostKeyHeader, ac.sshHostKey)
+	}
 	sess, stop, ok := acceptSession(w, r)
 	if !ok {
 		return
@@ -713,13 +718,13 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, relea
 		st.Close()
 		return
 	}
+	if !TunnelStreamAllowed(h.Kind) {
+		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
+		return
+	}
 	switch h.Kind {
 	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr:
 		h.Session = fmt.Sprintf("c%d.%s", cid, h.Session)
-	case tunnel.KindPort:
-	default:
-		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
-		return
 	}
 	up, err := s.openToAgent(ac, h)
 	if err != nil {
@@ -794,6 +799,8 @@ func (s *Server) gaugeFor(kind string) interface {
 		return s.m.terminals
 	case tunnel.KindPort:
 		return s.m.portStreams
+	case tunnel.KindSSH:
+		return s.m.sshConns
 	}
 	return nil
 }

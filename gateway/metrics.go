@@ -10,6 +10,7 @@ type metrics struct {
 	agents       prometheus.Gauge
 	terminals    prometheus.Gauge
 	portStreams  prometheus.Gauge
+	sshConns     prometheus.Gauge
 	toAgent      prometheus.Counter
 	fromAgent    prometheus.Counter
 	authFailures *prometheus.CounterVec
@@ -24,6 +25,7 @@ func newMetrics() *metrics {
 	m.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_agents_connected", Help: "Agents currently connected."})
 	m.terminals = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_terminals_active", Help: "Shell and command sessions currently open (CLI and browser)."})
 	m.portStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_port_streams_active", Help: "TCP streams to workspace ports currently open (port-forward and endpoint URLs)."})
+	m.sshConns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_ssh_connections_active", Help: "SSH connections to workspaces currently open (ws ssh, OpenSSH through ws ssh --stdio)."})
 	m.toAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_to_agent_total", Help: "Payload bytes sent to agents."})
 	m.fromAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_from_agent_total", Help: "Payload bytes received from agents."})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_auth_failures_total", Help: "Rejected credentials, by who presented them (agent, user) and the answer (unauthorized, forbidden, rate_limited)."}, []string{"who", "reason"})
@@ -31,7 +33,7 @@ func newMetrics() *metrics {
 	m.portConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_port_data_connections_total", Help: "Port streams carried on spliced data connections (not yamux) since start."})
 	m.streamLimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_stream_limit_refusals_total", Help: "Streams refused because a limit was reached: where=tunnel (streams of one CLI tunnel) or agent (streams and port data connections to one agent)."}, []string{"where"})
 	m.crossSite = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_cross_site_refusals_total", Help: "Cookie-authenticated, state-changing or WebSocket requests refused because another origin made them."})
-	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
+	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.sshConns, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

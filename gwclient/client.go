@@ -79,27 +79,47 @@ func (c *Client) httpClient() *http.Client {
 // Status returns the workspace's status; project may be an id, a path or
 // empty (the caller's only workspace of that name).
 func (c *Client) Status(ctx context.Context, project, name string) (*gwapi.WorkspaceStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.path(project, name, ""), nil)
-	if err != nil {
+	var st gwapi.WorkspaceStatus
+	if err := c.get(ctx, c.path(project, name, ""), &st); err != nil {
 		return nil, err
+	}
+	return &st, nil
+}
+
+// List returns the caller's workspaces whose agents are connected, in every project.
+func (c *Client) List(ctx context.Context) ([]gwapi.WorkspaceStatus, error) {
+	var l struct {
+		Workspaces []gwapi.WorkspaceStatus `json:"workspaces"`
+	}
+	if err := c.get(ctx, strings.TrimRight(c.BaseURL, "/")+"/api/v1/workspaces", &l); err != nil {
+		return nil, err
+	}
+	return l.Workspaces, nil
+}
+
+// get GETs u with the user's token and decodes the JSON answer into v; a refusal is a
+// *StatusError.
+func (c *Client) get(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reach gateway: %w", err)
+		return fmt.Errorf("reach gateway: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		var ae gwapi.Error
 		_ = json.Unmarshal(body, &ae)
-		return nil, &StatusError{Status: resp.StatusCode, Message: ae.Message}
+		return &StatusError{Status: resp.StatusCode, Message: ae.Message}
 	}
-	var st gwapi.WorkspaceStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("gateway status: %w", err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("gateway answer: %w", err)
 	}
-	return &st, nil
+	return nil
 }
 
 // Session is a CLI tunnel to one workspace.
@@ -110,6 +130,9 @@ type Session struct {
 	// portConn says the gateway offered them (PortConnHeader).
 	project, name string
 	portConn      atomic.Bool
+	// hostKey is the workspace's SSH host key as the gateway vouches for it
+	// (tunnel.SSHHostKeyHeader); "" when it has none.
+	hostKey string
 }
 
 // Connect opens a tunnel to the workspace.
@@ -129,7 +152,7 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 		ws.CloseNow()
 		return nil, err
 	}
-	s := &Session{y: y, c: c, project: project, name: name}
+	s := &Session{y: y, c: c, project: project, name: name, hostKey: resp.Header.Get(tunnel.SSHHostKeyHeader)}
 	s.portConn.Store(!c.NoPortConns && (c.ForcePortConns || resp.Header.Get(tunnel.PortConnHeader) == "1"))
 	return s, nil
 }
@@ -168,6 +191,22 @@ func (s *Session) DialPort(ctx context.Context, port int) (net.Conn, error) {
 		}
 	}
 	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindPort, Port: port})
+}
+
+// SSHHostKey is the workspace's SSH host key (authorized_keys form) as the gateway vouches
+// for it: the key its agent, the one GitLab confirmed, announced. "" when the workspace has
+// no SSH server (an older agent).
+func (s *Session) SSHHostKey() string { return s.hostKey }
+
+// ErrNoSSH means the workspace's agent has no SSH server.
+var ErrNoSSH = errors.New("this workspace's agent has no SSH server (it is older than this ws); restart the workspace to update it")
+
+// DialSSH opens a connection to the workspace's SSH server: the SSH protocol both ways.
+func (s *Session) DialSSH(ctx context.Context) (net.Conn, error) {
+	if s.hostKey == "" {
+		return nil, ErrNoSSH
+	}
+	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindSSH})
 }
 
 // UsesPortConns says whether DialPort uses port data connections.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,18 +68,28 @@ func Resolve(f *cmdutil.Factory, fl Flags, name string) (*Target, error) {
 			return nil, &cmdutil.HintError{Err: err, Hint: "start it with 'ws up --local', or name a GitLab workspace with -R group/project"}
 		}
 	}
-	s, err := settings(f, fl)
+	c, _, err := Gateway(f, fl)
 	if err != nil {
 		return nil, err
 	}
+	return &Target{Client: c, Project: fl.Project, Name: name, f: f}, nil
+}
+
+// Gateway returns a client for the gateway configured for GitLab workspaces (--gateway, else
+// WS_GATEWAY_URL or ws's config) with the user's GitLab token, and the settings it came from.
+func Gateway(f *cmdutil.Factory, fl Flags) (*gwclient.Client, config.Settings, error) {
+	s, err := settings(f, fl)
+	if err != nil {
+		return nil, s, err
+	}
 	if !s.Gateway.Set() {
-		return nil, &cmdutil.HintError{Err: errors.New("no ws gateway configured"),
+		return nil, s, &cmdutil.HintError{Err: errors.New("no ws gateway configured"),
 			Hint: "set WS_GATEWAY_URL or pass --gateway https://ws.example.com (ask whoever runs your gateway)"}
 	}
 	if !s.Token.Set() {
-		return nil, &cmdutil.AuthError{Err: errors.New("no GitLab token"), Hint: "set GITLAB_TOKEN (scope read_user or api), or sign in with glab ('glab auth login'), whose config ws reads"}
+		return nil, s, &cmdutil.AuthError{Err: errors.New("no GitLab token"), Hint: "set GITLAB_TOKEN (scope read_user or api), or sign in with glab ('glab auth login'), whose config ws reads"}
 	}
-	return &Target{Client: &gwclient.Client{BaseURL: s.Gateway.Value, Token: s.Token.Value, HTTP: http.DefaultClient}, Project: fl.Project, Name: name, f: f}, nil
+	return &gwclient.Client{BaseURL: s.Gateway.Value, Token: s.Token.Value, HTTP: http.DefaultClient}, s, nil
 }
 
 // detectProject names the project of the current git checkout, if any.
@@ -163,4 +174,30 @@ func (t *Target) Explain(err error) error {
 		return &cmdutil.HintError{Err: fmt.Errorf("workspace %q exists in several projects", t.Name), Hint: "name the project with -R group/project"}
 	}
 	return err
+}
+
+// CommandArgs makes cmd (the command verb: shell, ssh) take [NAME] [-- COMMAND...]: it checks
+// that a command's words come after --, and turns a flag error caused by a command's own
+// flags (ws VERB demo ls -l) into a hint saying so.
+func CommandArgs(cmd *cobra.Command, verb string) {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if c.ArgsLenAtDash() > 1 || (c.ArgsLenAtDash() == -1 && len(args) > 1) {
+			return cmdutil.FlagErrorf(verb, "put the command after --: ws %s %s -- %s", verb, args[0], strings.Join(args[1:], " "))
+		}
+		return nil
+	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if args := c.Flags().Args(); len(args) >= 2 && c.ArgsLenAtDash() == -1 {
+			return cmdutil.FlagErrorf(verb, "%v\nhint: put the command after --, so ws does not read its flags: ws %s %s -- %s ...", err, verb, args[0], strings.Join(args[1:], " "))
+		}
+		return &cmdutil.FlagError{Cmd: verb, Err: err}
+	})
+}
+
+// NameAndCommand splits the arguments of a command set up with CommandArgs.
+func NameAndCommand(c *cobra.Command, args []string) (name string, command []string) {
+	if c.ArgsLenAtDash() != 0 && len(args) > 0 {
+		return args[0], args[1:]
+	}
+	return "", args
 }

@@ -21,6 +21,11 @@ type WorkspaceStatus struct {
 	Agent       string           `json:"agent_version,omitempty"`
 	TerminalURL string           `json:"terminal_url"`
 	Endpoints   []EndpointStatus `json:"endpoints"`
+	// SSHHostKey is the host key of the workspace's SSH server (authorized_keys form), as
+	// its agent announced it; empty when it has none.
+	SSHHostKey string `json:"ssh_host_key,omitempty"`
+	// WorkingDir is where its shells start: the project's checkout in the job.
+	WorkingDir string `json:"working_dir,omitempty"`
 }
 
 // EndpointStatus is one endpoint in a WorkspaceStatus.
