@@ -96,23 +96,15 @@ type Params struct {
 }
 
 func configSSHRun(ctx context.Context, opts *ConfigSSHOptions) error {
-	f := opts.Factory
-	cfgFile := opts.ConfigFile
-	if cfgFile == "" {
-		home, err := os.UserHomeDir()
-		if h := f.Getenv("HOME"); h != "" {
-			home, err = h, nil
-		}
-		if err != nil {
-			return fmt.Errorf("find your SSH config: %w", err)
-		}
-		cfgFile = filepath.Join(home, ".ssh", "config")
-	}
-	cfgFile, err := filepath.Abs(cfgFile)
+	dir, err := attach.SSHDir(opts.Factory.Getenv, opts.ConfigFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("find your SSH config: %w", err)
 	}
-	p := Params{Executable: opts.Executable, Dir: filepath.Join(filepath.Dir(cfgFile), "ws")}
+	cfgFile := filepath.Join(filepath.Dir(dir), "config")
+	if opts.ConfigFile != "" {
+		cfgFile, _ = filepath.Abs(opts.ConfigFile) // SSHDir made it absolute already
+	}
+	p := Params{Executable: opts.Executable, Dir: dir}
 	if p.Executable == "" {
 		if p.Executable, err = os.Executable(); err != nil {
 			return fmt.Errorf("find the ws binary for the ProxyCommand: %w", err)
@@ -223,15 +215,8 @@ func list(ctx context.Context, opts *ConfigSSHOptions, p *Params) ([]Workspace, 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 var validProject = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]*$`)
 
-// Alias is the long host name of a workspace: ws.NAME.PROJECT, PROJECT with dots for
-// slashes, "local" for a local workspace.
-func Alias(w Workspace) string {
-	p := "local"
-	if w.Project != "" {
-		p = strings.ReplaceAll(strings.ToLower(w.Project), "/", ".")
-	}
-	return "ws." + w.Name + "." + p
-}
+// Alias is the host name of w that never clashes ([attach.SSHAlias]).
+func Alias(w Workspace) string { return attach.SSHAlias(w.Name, w.Project) }
 
 // Render returns the managed file for wss (in any order, duplicates allowed), and a warning
 // for each workspace that cannot be an SSH host. The same workspaces give the same bytes.

@@ -165,6 +165,11 @@ func TestSSH(t *testing.T) {
 		if code != 0 || !strings.Contains(errOut, "up to date") {
 			t.Fatalf("second config-ssh = %d %q, want no change", code, errOut)
 		}
+		// ws open --ide names that entry and the project's directory in the job.
+		out, errOut, code = e.ws(t, "open", "demo", "--ide", "vscode", "--no-browser")
+		if code != 0 || out != "vscode://vscode-remote/ssh-remote+ws.demo.group.app"+e.dir+"\n" || errOut != "" {
+			t.Fatalf("ws open --ide vscode = %d %q %q", code, out, errOut)
+		}
 	})
 
 	t.Run("exec exit status and the devfile's environment", func(t *testing.T) {
