@@ -49,6 +49,9 @@ bench: ## run Go benchmarks and bench/ scripts; figures go in docs/benchmarks.md
 bench-tunnel: build ## cross-process tunnel figures: ws port-forward / shell / endpoint URL → gateway → agent, each a process, against direct loopback (docs/benchmarks.md)
 	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run TestCrossProcess -v -count=1
 
+bench-ssh: build ## SSH into a workspace vs a local sshd, in one run: scp of 256 MiB each way, ssh host true ×50; each part a process (docs/benchmarks.md)
+	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/ssh -run TestSSHAgainstSSHD -v -count=1 -timeout 20m
+
 # Web UI (webui/). The built assets in webui/dist are committed, so `go build` needs only Go;
 # these targets need npm and are the only way the assets and the browser test are rebuilt.
 browser-deps: ## install chromium, Node.js/npm (apt, when missing) and the web UI's npm packages (npm ci)

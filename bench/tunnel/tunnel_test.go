@@ -258,14 +258,7 @@ func throughput(tb testing.TB, c net.Conn, size, runs int) []float64 {
 	return out
 }
 
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+func median(v []float64) float64 { return testutil.Median(v) }
 
 // compareThroughput measures direct and tunnel echo alternately (rounds
 // pairs of one run each, same payload) and logs medians and the median

@@ -24,6 +24,7 @@ Host ws.api.group.app
   HostKeyAlias ws.api.group.app
   UserKnownHostsFile "/home/a b/.ssh/ws/known_hosts/ws.api.group.app"
   StrictHostKeyChecking yes
+  Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr
 
 Host ws.api.other.svc
   HostName ws.api.other.svc
@@ -31,6 +32,7 @@ Host ws.api.other.svc
   HostKeyAlias ws.api.other.svc
   UserKnownHostsFile "/home/a b/.ssh/ws/known_hosts/ws.api.other.svc"
   StrictHostKeyChecking yes
+  Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr
 
 Host ws.demo ws.demo.group.app
   HostName ws.demo.group.app
@@ -38,6 +40,7 @@ Host ws.demo ws.demo.group.app
   HostKeyAlias ws.demo.group.app
   UserKnownHostsFile "/home/a b/.ssh/ws/known_hosts/ws.demo.group.app"
   StrictHostKeyChecking yes
+  Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr
 
 Host ws.scratch ws.scratch.local
   HostName ws.scratch.local
@@ -45,6 +48,7 @@ Host ws.scratch ws.scratch.local
   HostKeyAlias ws.scratch.local
   UserKnownHostsFile "/home/a b/.ssh/ws/known_hosts/ws.scratch.local"
   StrictHostKeyChecking yes
+  Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr
 `
 	if string(got) != want {
 		t.Errorf("Render =\n%s\nwant\n%s", got, want)
