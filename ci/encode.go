@@ -50,11 +50,132 @@ func Encode(p *Pipeline) ([]byte, error) {
 			return nil, fmt.Errorf("encode pipeline: empty or duplicate job name %q", j.Name)
 		}
 		seen[j.Name] = true
+		if len(j.Variables) > varChunk {
+			if err := encodeLargeJob(&buf, add, j); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if err := add(j.Name, j); err != nil {
 			return nil, err
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// varChunk is how many job variables one encoder writes. yaml.v3's emitter
+// keeps every event of a document until the document ends, so a job with
+// 100,000 variables held ~700,000 events (over half of a 3 MB compile's
+// allocations, and its growth copies); in chunks it holds a few thousand.
+// A variable of a block mapping is written the same way whatever its
+// neighbours, so the chunks joined are the bytes one encoder writes
+// (TestEncodeLargeJobSameBytes). A variable for tests.
+var varChunk = 512
+
+// chunkMarker stands in for a large job's variables while the rest of the
+// job is encoded; it is the only variable then, so its line is found after
+// "  variables:".
+const chunkMarker = "ws_encode_variables_go_here"
+
+// encodeLargeJob writes j with its variables written a run at a time: the
+// job with one marker variable, whose line is then replaced by the
+// variables. A variable whose name and value [plainSafe] accepts is written
+// directly (yaml.v3's emitter costs ~2 µs a scalar, a second for 100,000
+// literal variables); a run of others is encoded varChunk at a time as
+// {name: {variables: run}} without its first two lines.
+func encodeLargeJob(buf *bytes.Buffer, add func(string, any) error, j Job) error {
+	vars := j.Variables
+	j.Variables = Variables{{Name: chunkMarker}}
+	start := buf.Len()
+	if err := add(j.Name, j); err != nil {
+		return err
+	}
+	job := bytes.Clone(buf.Bytes()[start:])
+	buf.Truncate(start)
+	const head = "\n  variables:\n"
+	at := bytes.Index(job, []byte(head+"    "+chunkMarker+": \"\"\n"))
+	if at < 0 {
+		return fmt.Errorf("encode %s: variables marker not found", j.Name)
+	}
+	buf.Write(job[:at+len(head)])
+	for len(vars) > 0 {
+		if v := vars[0]; plainSafe(v.Name) && plainSafe(v.Value) {
+			writePlainVariable(buf, v)
+			vars = vars[1:]
+			continue
+		}
+		n := 1
+		for n < len(vars) && n < varChunk && !(plainSafe(vars[n].Name) && plainSafe(vars[n].Value)) {
+			n++
+		}
+		if err := encodeVariables(buf, add, j.Name, vars[:n]); err != nil {
+			return err
+		}
+		vars = vars[n:]
+	}
+	buf.Write(job[at+len(head)+len("    "+chunkMarker+": \"\"\n"):])
+	return nil
+}
+
+// encodeVariables writes vs as yaml.v3 writes them inside a job.
+func encodeVariables(buf *bytes.Buffer, add func(string, any) error, job string, vs Variables) error {
+	from := buf.Len()
+	if err := add(job, struct {
+		V Variables `yaml:"variables"`
+	}{vs}); err != nil {
+		return err
+	}
+	// Drop "<job>:\n  variables:\n" (the job key, quoted or not, is one line).
+	out := buf.Bytes()[from:]
+	skip := 0
+	for range 2 {
+		skip += bytes.IndexByte(out[skip:], '\n') + 1
+	}
+	copy(out, out[skip:])
+	buf.Truncate(buf.Len() - skip)
+	return nil
+}
+
+// writePlainVariable writes v as yaml.v3 would inside a job; v's name and
+// value are plainSafe.
+func writePlainVariable(buf *bytes.Buffer, v Variable) {
+	buf.WriteString("    ")
+	buf.WriteString(v.Name)
+	if v.Literal {
+		buf.WriteString(":\n      value: ")
+		buf.WriteString(v.Value)
+		buf.WriteString("\n      expand: false\n")
+		return
+	}
+	buf.WriteString(": ")
+	buf.WriteString(v.Value)
+	buf.WriteByte('\n')
+}
+
+// plainSafe reports whether yaml.v3 writes s as a plain scalar, unchanged,
+// whatever its position: a letter, '_' or '/' followed by letters, digits
+// and "_./-", and not a word YAML 1.1 or 1.2 reads as a boolean or null.
+// (Numbers, ".inf" and the like start with a digit, '.', '-' or '+'.) It
+// may refuse strings yaml.v3 writes plain; it never accepts one it quotes
+// (TestPlainSafeAgreesWithYAML).
+func plainSafe(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_', c == '/':
+		case i > 0 && ('0' <= c && c <= '9' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	switch strings.ToLower(s) {
+	case "y", "yes", "n", "no", "on", "off", "true", "false", "null":
+		return false
+	}
+	return true
 }
 
 // oneLine keeps a file name from breaking the header comment.

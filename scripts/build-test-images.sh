@@ -15,7 +15,10 @@ ENGINE=${ENGINE:-podman}
 REPO=localhost/ws-test-busybox
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
-if ! "$BUSYBOX" --help 2>&1 | head -1 | grep -q BusyBox; then
+# Read the whole banner before matching: with pipefail, `| head -1 | grep -q`
+# fails at random when busybox is still writing as the reader exits (SIGPIPE).
+banner=$("$BUSYBOX" --help 2>&1 || true)
+if [[ $banner != BusyBox* ]]; then
 	echo "build-test-images: $BUSYBOX is not busybox; run scripts/install-podman.sh (it installs busybox-static)" >&2
 	exit 1
 fi
@@ -55,5 +58,5 @@ if ! out=$("$ENGINE" import \
 fi
 rm -f "$root.tar"
 "$ENGINE" tag "$REPO:$tag" "$REPO:latest"
-echo "build-test-images: built $REPO:$tag ($("$BUSYBOX" --help 2>&1 | head -1))" >&2
+echo "build-test-images: built $REPO:$tag (${banner%%$'\n'*})" >&2
 echo "$REPO:latest"

@@ -7,4 +7,4 @@
 set -euo pipefail
 
 bash "$(dirname "$0")/apt-install.sh" install-podman podman runc conmon netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs busybox-static
-echo "install-podman: $(podman --version), $(runc --version | head -1), $(dpkg-query -W -f='busybox-static ${Version}' busybox-static)" >&2
+echo "install-podman: $(podman --version), $(runc --version | sed -n 1p), $(dpkg-query -W -f='busybox-static ${Version}' busybox-static)" >&2

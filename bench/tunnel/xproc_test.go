@@ -38,6 +38,24 @@ const (
 	xProjectID = 42
 )
 
+// relayChain starts n relay processes (bench/tunnel/relay) in a chain
+// ending at port and returns the address of the first: the floor of any
+// tunnel made of n relaying processes.
+func relayChain(t *testing.T, n, port int) string {
+	bin := filepath.Join(t.TempDir(), "relay")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./bench/tunnel/relay")
+	build.Dir = testutil.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./bench/tunnel/relay: %v\n%s", err, out)
+	}
+	to := fmt.Sprintf("127.0.0.1:%d", port)
+	for range n {
+		p := startWS(t, bin, nil, nil, nil, "-to", to)
+		to = regexp.MustCompile(`relay listening (\S+)`).FindStringSubmatch(p.out.WaitFor(t, time.Minute, 1, `relay listening \S+`))[1]
+	}
+	return to
+}
+
 // wsBinary returns $WS_BIN, or builds ws into a temporary directory.
 func wsBinary(t *testing.T) string { return testutil.WSBinary(t) }
 
@@ -269,6 +287,20 @@ func TestCrossProcess(t *testing.T) {
 	line("port-forward throughput (echo 32 MiB, %d pairs, MiB/s each way): direct %.0f, port-forward %.0f; ratio %s", rounds, md, mt, ratio(r))
 	d50, d99, t50, t99 := latencyPairs(t, direct, direct, fwd, fwd)
 	line("port-forward echo 64 B (%d× each): direct p50 %s p99 %s; port-forward p50 %s p99 %s; p50 ratio %.1f×", 2000, d50, d99, t50, t99, float64(t50)/float64(d50))
+
+	// The floor: three plain splice relays in a chain, the same number of
+	// processes between the client and the target as port-forward has.
+	chain, err := net.Dial("tcp", relayChain(t, 3, s.echoPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	echoThroughput(t, chain, chain, 4<<20)
+	mc, mt, r := pairs(rounds, func() float64 { return echoThroughput(t, chain, chain, size) }, func() float64 { return echoThroughput(t, fwd, fwd, size) })
+	line("port-forward vs 3 plain relay processes (echo 32 MiB, %d pairs, MiB/s): relays %.0f, port-forward %.0f; ratio %s", rounds, mc, mt, ratio(r))
+	c50, c99, t50, t99 := latencyPairs(t, chain, chain, fwd, fwd)
+	line("port-forward vs 3 plain relay processes, echo 64 B: relays p50 %s p99 %s (%.1f× direct); port-forward p50 %s p99 %s; p50 ratio %.1f×",
+		c50, c99, float64(c50)/float64(d50), t50, t99, float64(t50)/float64(c50))
 
 	// Shell: 'ws shell demo -- cat', stdin and stdout piped.
 	inR, inW := io.Pipe()

@@ -14,10 +14,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/signal"
 	"path"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -229,6 +232,7 @@ func (t transport) RoundTrip(hr *http.Request) (*http.Response, error) {
 // is synctest's fake clock.
 func (s *Server) InRounds(t *testing.T, fn func(t *testing.T)) {
 	t.Helper()
+	startSignalLoop()
 	synctest.Test(t, func(t *testing.T) {
 		st := &rounds{arrived: make(chan struct{}, 1)}
 		s.mu.Lock()
@@ -454,4 +458,19 @@ func compact(b []byte) string {
 		return buf.String()
 	}
 	return string(b)
+}
+
+// startSignalLoop starts the runtime's signal-forwarding goroutine outside
+// any synctest bubble. The first signal.Notify of a process starts it, and
+// the command line's signal-aware context (cmd/root) calls Notify: started
+// inside a bubble, the goroutine selects on a channel of the bubble from
+// outside it later, which the runtime treats as a fatal error.
+var signalLoop sync.Once
+
+func startSignalLoop() {
+	signalLoop.Do(func() {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGWINCH)
+		signal.Stop(c)
+	})
 }
