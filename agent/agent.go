@@ -88,6 +88,19 @@ const (
 	ReasonRunner   Reason = "runner"   // the runner is signalling the job's processes (the sentinel heard it)
 )
 
+// why is the reason in words, for the users of the workspace.
+func (r Reason) why(idle time.Duration) string {
+	switch r {
+	case ReasonIdle:
+		return fmt.Sprintf("no shell, SSH connection or port traffic for %s", idle)
+	case ReasonDeadline:
+		return "it reached the job's time limit"
+	case ReasonRunner:
+		return "the job was cancelled or ended"
+	}
+	return "it was asked to stop"
+}
+
 // Agent is one running agent.
 type Agent struct {
 	cfg  Config
@@ -218,6 +231,9 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 		a.logf("stop requested")
 	}
 	a.setPhase("stopping", "")
+	if a.sshd != nil {
+		a.sshd.stopping(reason.why(a.cfg.IdleTimeout))
+	}
 	a.preStop()
 	a.stopSentinel()
 	a.terminate(2 * time.Second)

@@ -36,6 +36,9 @@ type sshd struct {
 	config *ssh.ServerConfig
 	// hostKey is the public host key in authorized_keys form, announced in the Hello.
 	hostKey string
+
+	mu       sync.Mutex
+	sessions map[*sshSession]struct{} // the open session channels
 }
 
 // newSSHD makes the server with a fresh Ed25519 host key.
@@ -55,7 +58,30 @@ func newSSHD(a *Agent) (*sshd, error) {
 		ServerVersion: "SSH-2.0-ws-agent",
 	}
 	cfg.AddHostKey(signer)
-	return &sshd{a: a, config: cfg, hostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}, nil
+	return &sshd{a: a, config: cfg, hostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))),
+		sessions: map[*sshSession]struct{}{}}, nil
+}
+
+// stopping tells every open session, on its stderr, that the workspace stops and why, before
+// its processes end: otherwise ssh would just exit 255 without a word. A client whose window
+// is full does not hold the stop up for more than a second; its channel closes soon anyway.
+func (d *sshd) stopping(why string) {
+	var wg sync.WaitGroup
+	d.mu.Lock()
+	for ss := range d.sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fmt.Fprintf(ss.ch.Stderr(), "\r\nws: the workspace is stopping: %s\r\n", why)
+		}()
+	}
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 }
 
 // ssh serves one SSH connection arriving on a tunnel stream.
@@ -326,6 +352,11 @@ func (sc *sshConn) session(nc ssh.NewChannel) {
 		return
 	}
 	ss := &sshSession{sc: sc, ch: ch, done: make(chan struct{})}
+	d := sc.d
+	d.mu.Lock()
+	d.sessions[ss] = struct{}{}
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); delete(d.sessions, ss); d.mu.Unlock() }()
 	for r := range reqs {
 		ok := ss.request(r)
 		if r.WantReply {

@@ -310,6 +310,16 @@ func TestSSH(t *testing.T) {
 		if code != 4 || !strings.Contains(errOut, "only the user who launched it can") {
 			t.Fatalf("bob's ws ssh = %d %q, want 4", code, errOut)
 		}
+		e.cli = append(e.cli, "GITLAB_TOKEN=glpat-revoked")
+		defer func() { e.cli = e.cli[:len(e.cli)-1] }()
+		_, errOut, code = e.ssh(t, nil, "ssh", sshF("ws.demo", "true")...)
+		if code != 255 || strings.Contains(errOut, "glpat-revoked") {
+			t.Fatalf("ssh with a refused token = %d %q, want 255 and no token in the message", code, errOut)
+		}
+		_, errOut2, code := e.ws(t, "ssh", "-R", "group/app", "demo", "--", "true")
+		if code != 4 || !strings.Contains(errOut, "the gateway rejected your GitLab token") || !strings.Contains(errOut2, "the gateway rejected your GitLab token") {
+			t.Fatalf("ws ssh with a refused token = %d %q (ssh: %q), want 4 and why", code, errOut2, errOut)
+		}
 	})
 
 	t.Run("bad input", func(t *testing.T) {
@@ -337,11 +347,32 @@ func TestSSH(t *testing.T) {
 	})
 
 	t.Run("stopped workspace", func(t *testing.T) {
+		// Open sessions (OpenSSH's and ws's own client) end when the workspace stops, saying
+		// why: no hang.
+		var open []*bg
+		for _, c := range []struct {
+			prog string
+			args []string
+		}{{"ssh", sshF("ws.demo", "echo started; exec cat")}, {os.Args[0], []string{"ssh", "demo", "--", "echo started; exec cat"}}} {
+			b, out := e.background(t, c.prog, c.args...)
+			out.WaitFor(t, 20*time.Second, 1, `started`)
+			open = append(open, b)
+		}
 		if err := e.ag.cmd.Process.Signal(os.Interrupt); err != nil {
 			t.Fatal(err)
 		}
 		if c := e.ag.wait(t, 20*time.Second); c != 0 {
 			t.Fatalf("agent exit %d", c)
+		}
+		for _, b := range open {
+			select {
+			case <-b.done:
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%v stayed open after the workspace stopped:\n%s", b.cmd.Args, b.out)
+			}
+			if code := b.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(b.out.String(), "ws: the workspace is stopping: it was asked to stop") {
+				t.Fatalf("%v into a workspace that stopped = %d %q, want non-zero and why", b.cmd.Args, code, b.out)
+			}
 		}
 		eventually(t, 20*time.Second, "the gateway drops the stopped agent", func() error {
 			if code, _ := userGet(t, e.g.url()+"/api/v1/workspaces/42/demo", "", aliceToken); code != 404 {
@@ -352,6 +383,10 @@ func TestSSH(t *testing.T) {
 		_, errOut, code := e.ssh(t, nil, "ssh", sshF("ws.demo", "true")...)
 		if code != 255 || !strings.Contains(errOut, `workspace "demo": no agent is connected`) || !strings.Contains(errOut, "hint: check 'ws status demo'") {
 			t.Fatalf("ssh to a stopped workspace = %d %q", code, errOut)
+		}
+		_, errOut, code = e.ws(t, "ssh", "demo", "--", "true")
+		if code != 1 || !strings.Contains(errOut, `workspace "demo": no agent is connected`) || !strings.Contains(errOut, "hint: check 'ws status demo'") {
+			t.Fatalf("ws ssh to a stopped workspace = %d %q", code, errOut)
 		}
 		// config-ssh removes the entries of workspaces that are gone, and their pinned keys.
 		if _, errOut, code := e.ws(t, "config-ssh", "--ssh-config-file", e.config); code != 0 {
@@ -373,6 +408,7 @@ type bg struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan struct{}
+	out   *testutil.SyncBuffer // its stdout and stderr
 }
 
 func (e *sshEnv) background(t *testing.T, prog string, args ...string) (*bg, *testutil.SyncBuffer) {
@@ -389,7 +425,7 @@ func (e *sshEnv) background(t *testing.T, prog string, args ...string) (*bg, *te
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bg{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	b := &bg{cmd: cmd, stdin: stdin, done: make(chan struct{}), out: out}
 	go func() { _ = cmd.Wait(); close(b.done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-b.done })
 	return b, out
