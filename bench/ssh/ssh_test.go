@@ -6,7 +6,8 @@
 //	scp/ssh ─TCP─▶ sshd (openssh-server, a free loopback port)
 //
 // Each figure alternates the two, and reports the medians and the median of the per-pair
-// ratios (ws/sshd).
+// ratios (ws/sshd). The first rows use each Host entry as written (ws config-ssh's puts AES-GCM
+// first; OpenSSH's default is ChaCha20-Poly1305), the next two the same cipher on both sides.
 package ssh
 
 import (
@@ -34,6 +35,9 @@ const (
 	jobToken  = "bench-ssh-job-token"
 	userToken = "glpat-bench-ssh-user"
 	fileSize  = 256 << 20
+	gcm       = "aes128-gcm@openssh.com"
+	chacha    = "chacha20-poly1305@openssh.com"
+	curve     = "KexAlgorithms=curve25519-sha256"
 )
 
 // TestSSHAgainstSSHD needs WS_BENCH=1 (it moves gigabytes); WS_BIN names the ws binary
@@ -106,23 +110,30 @@ func TestSSHAgainstSSHD(t *testing.T) {
 		return time.Since(st)
 	}
 	mibs := func(d time.Duration) float64 { return float64(fileSize) / (1 << 20) / d.Seconds() }
-	scp := func(host string, up bool) func() float64 {
+	// scp copies the file to host (up) or back; cipher "" is what the Host entry says.
+	scp := func(host string, up bool, cipher ...string) func() float64 {
+		args := []string{"scp", "-q", "-F", cfg}
+		if len(cipher) > 0 {
+			args = append(args, "-c", cipher[0])
+		}
 		return func() float64 {
 			dst := filepath.Join(remote, "dst-"+host+".bin")
 			defer os.Remove(dst)
 			if up {
-				return mibs(run("scp", "-q", "-F", cfg, src, host+":"+dst))
+				return mibs(run(append(args, src, host+":"+dst)...))
 			}
 			if err := os.Link(src, dst); err != nil {
 				t.Fatal(err)
 			}
 			back := filepath.Join(work, "back.bin")
 			defer os.Remove(back)
-			return mibs(run("scp", "-q", "-F", cfg, host+":"+dst, back))
+			return mibs(run(append(args, host+":"+dst, back)...))
 		}
 	}
-	exec1 := func(host string) func() float64 {
-		return func() float64 { return float64(run("ssh", "-F", cfg, host, "true").Microseconds()) / 1000 }
+	// exec1 runs 'ssh host true' (extra: ssh options first).
+	exec1 := func(host string, extra ...string) func() float64 {
+		args := append(append([]string{"ssh", "-F", cfg}, extra...), host, "true")
+		return func() float64 { return float64(run(args...).Microseconds()) / 1000 }
 	}
 	// Warm both up (page cache, the gateway's token cache, sshd's first fork).
 	exec1("local-sshd")()
@@ -151,7 +162,13 @@ func TestSSHAgainstSSHD(t *testing.T) {
 	}{
 		{"scp 256 MiB up (MiB/s)", 5, scp("local-sshd", true), scp("ws.demo", true), "MiB/s"},
 		{"scp 256 MiB down (MiB/s)", 5, scp("local-sshd", false), scp("ws.demo", false), "MiB/s"},
+		// The same cipher on both sides: what the Ciphers line of ws's entry changes.
+		{"scp up, both AES-128-GCM", 5, scp("local-sshd", true, gcm), scp("ws.demo", true, gcm), "MiB/s"},
+		{"scp up, both ChaCha20", 5, scp("local-sshd", true, chacha), scp("ws.demo", true, chacha), "MiB/s"},
 		{"ssh host true (ms)", 50, exec1("local-sshd"), exec1("ws.demo"), "ms"},
+		// sshd's first key exchange, sntrup761x25519 (post-quantum), is one the agent's server
+		// does not offer; the same exchange on both sides:
+		{"ssh host true, curve25519", 50, exec1("local-sshd", "-o", curve), exec1("ws.demo", "-o", curve), "ms"},
 	} {
 		var ds, ws, ratios []float64
 		for range m.rounds {
