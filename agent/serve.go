@@ -304,7 +304,7 @@ func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, e
 	// The data stream is closed by session() when the session ends.
 	outDone := pumpPTY(ptmx, data)
 	ps.loopStarted = true
-	go ps.controlLoop(func(cols, rows int) { resizePTY(ptmx, cols, rows) })
+	go ps.controlLoop(ptmx.Resize)
 	err = cmd.Wait()
 	close(ps.done)
 	drained(outDone)

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,28 +29,54 @@ func (a *Agent) sessionCommand(argv, env []string, term string) *exec.Cmd {
 	return cmd
 }
 
+// ptyMaster is a PTY's master side. Resizing and closing are serialised: a resize uses the
+// file's descriptor number, which a concurrent Close would invalidate (and the number could
+// be reused by another file); reads and writes need no such care.
+type ptyMaster struct {
+	*os.File
+	mu     sync.Mutex
+	closed bool
+}
+
+// Resize applies a client's window size (0 keeps the default of that side); after Close it
+// does nothing.
+func (p *ptyMaster) Resize(cols, rows int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed {
+		_ = pty.Setsize(p.File, winsize(cols, rows))
+	}
+}
+
+func (p *ptyMaster) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return p.File.Close()
+}
+
 // startPTY starts cmd in the workspace's process tree with a new PTY of cols×rows as its
 // controlling terminal (in a session of its own), and returns the PTY's master.
-func (a *Agent) startPTY(cmd *exec.Cmd, cols, rows int) (*os.File, error) {
+func (a *Agent) startPTY(cmd *exec.Cmd, cols, rows int) (*ptyMaster, error) {
 	var ptmx *os.File
 	err := a.start(cmd, func() (err error) {
 		ptmx, err = pty.StartWithSize(cmd, winsize(cols, rows)) // Setsid + controlling terminal
 		return err
 	})
-	return ptmx, err
+	if err != nil {
+		return nil, err
+	}
+	return &ptyMaster{File: ptmx}, nil
 }
 
 func winsize(cols, rows int) *pty.Winsize {
 	return &pty.Winsize{Cols: uint16(clamp(cols, 80)), Rows: uint16(clamp(rows, 24))}
 }
 
-// resizePTY applies a client's window size (0 keeps the default of that side).
-func resizePTY(ptmx *os.File, cols, rows int) { _ = pty.Setsize(ptmx, winsize(cols, rows)) }
-
 // pumpPTY copies between the PTY and the client's stream until both directions end, then
 // closes the PTY. The returned channel closes when the PTY's output has reached the client
 // (at the process's end, unless a background child keeps the terminal open).
-func pumpPTY(ptmx *os.File, client io.ReadWriter) <-chan struct{} {
+func pumpPTY(ptmx *ptyMaster, client io.ReadWriter) <-chan struct{} {
 	inDone, outDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		_, _ = io.Copy(ptmx, client)

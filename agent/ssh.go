@@ -342,7 +342,7 @@ type sshSession struct {
 	agent   bool // auth-agent-req@openssh.com
 	started bool
 	cmd     *exec.Cmd
-	ptmx    *os.File
+	ptmx    *ptyMaster
 	done    chan struct{} // closed when the process was reaped
 }
 
@@ -391,7 +391,7 @@ func (ss *sshSession) request(r *ssh.Request) bool {
 			return false
 		}
 		if ss.ptmx != nil {
-			resizePTY(ss.ptmx, int(w.Cols), int(w.Rows))
+			ss.ptmx.Resize(int(w.Cols), int(w.Rows))
 		} else if ss.pty != nil {
 			ss.pty.Cols, ss.pty.Rows = w.Cols, w.Rows
 		}

@@ -362,7 +362,7 @@ func TestSSH(t *testing.T) {
 			t.Fatal(err)
 		}
 		if c := e.ag.wait(t, 20*time.Second); c != 0 {
-			t.Fatalf("agent exit %d", c)
+			t.Fatalf("agent exit %d; its output:\n%s", c, e.ag.out)
 		}
 		for _, b := range open {
 			select {
