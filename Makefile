@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/ws-dev/ws/internal/build.Version=$(VERSION)
 # Tests run with a neutral locale and no pager/editor (determinism).
 TESTENV := LC_ALL=C PAGER= EDITOR= VISUAL= NO_COLOR=
 
-.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel gitlab-ci-local gitlab-ci-local-or-skip podman-deps redis-deps bench-replicas
+.PHONY: build demo test test-go golden fuzz bench lint clean browser-deps web web-check test-browser test-browser-or-skip bench-tunnel bench-ssh gitlab-ci-local gitlab-ci-local-or-skip podman-deps openssh-deps redis-deps bench-replicas
 
 build: ## build bin/ws
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ws ./cmd/ws
@@ -21,6 +21,9 @@ test: ## run every test (CI runs this)
 	@# The gateway's scale-out tests need redis-server and haproxy: CI installs them, elsewhere they skip without them.
 	@if [ -n "$$CI" ]; then bash scripts/install-redis-haproxy.sh; \
 	elif ! { command -v redis-server && command -v haproxy; } >/dev/null 2>&1; then echo "test: redis-server or haproxy not found: the gateway's scale-out tests skip (make redis-deps installs them)"; fi
+	@# The SSH tests drive the real OpenSSH client and an sshd: CI installs them, elsewhere they skip without them.
+	@if [ -n "$$CI" ]; then bash scripts/install-openssh.sh; \
+	elif ! command -v ssh >/dev/null 2>&1 || ! [ -x /usr/sbin/sshd ]; then echo "test: OpenSSH not found: the SSH tests skip (make openssh-deps installs it)"; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(TESTENV) $(GO) vet ./...
 	$(MAKE) --no-print-directory gitlab-ci-local-or-skip
@@ -51,6 +54,9 @@ bench-tunnel: build ## cross-process tunnel figures: ws port-forward / shell / e
 
 bench-replicas: build ## gateway replicas (docs/benchmarks.md): port-forward same replica vs forwarded; memory per idle agent and Redis commands per agent with 3 replicas (needs redis-server)
 	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/tunnel -run 'TestReplicaForwarding|TestReplicaIdleMemory' -v -count=1 -timeout 20m
+
+bench-ssh: build ## SSH into a workspace vs a local sshd, in one run: scp of 256 MiB each way, ssh host true ×50; each part a process (docs/benchmarks.md)
+	WS_BENCH=1 WS_BIN=$(CURDIR)/bin/ws $(TESTENV) $(GO) test ./bench/ssh -run TestSSHAgainstSSHD -v -count=1 -timeout 20m
 
 # Web UI (webui/). The built assets in webui/dist are committed, so `go build` needs only Go;
 # these targets need npm and are the only way the assets and the browser test are rebuilt.
@@ -91,6 +97,9 @@ redis-deps: ## install redis-server and haproxy (apt, when missing) for the gate
 
 # Container mode of ws up --local (local/): the tests run real Podman with an image built from
 # busybox-static by scripts/build-test-images.sh (cached by content hash).
+openssh-deps: ## install openssh-client, openssh-server and git for the SSH tests and bench (apt, when missing)
+	bash scripts/install-openssh.sh
+
 podman-deps: ## install podman, runc, busybox-static and what rootful/rootless podman needs (apt, when missing)
 	bash scripts/install-podman.sh
 

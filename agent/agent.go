@@ -70,6 +70,12 @@ type Config struct {
 	// subreaper mode it reaps every orphan reparented to it; leave it off
 	// when the agent shares its process with other code (tests).
 	ReapOrphans bool
+	// CredentialHelper runs this binary's git credential helper (agent/cli's
+	// 'git-credential'): sessions get git configured to ask it for the job's
+	// GitLab (gitcred.go); empty: git is left alone.
+	CredentialHelper []string
+	// NoSSH leaves the SSH server out (no host key in the Hello).
+	NoSSH bool
 }
 
 // Reason says why Run returned.
@@ -81,6 +87,19 @@ const (
 	ReasonDeadline Reason = "deadline" // Config.Deadline came: the job's time is nearly up
 	ReasonRunner   Reason = "runner"   // the runner is signalling the job's processes (the sentinel heard it)
 )
+
+// why is the reason in words, for the users of the workspace.
+func (r Reason) why(idle time.Duration) string {
+	switch r {
+	case ReasonIdle:
+		return fmt.Sprintf("no shell, SSH connection or port traffic for %s", idle)
+	case ReasonDeadline:
+		return "it reached the job's time limit"
+	case ReasonRunner:
+		return "the job was cancelled or ended"
+	}
+	return "it was asked to stop"
+}
 
 // Agent is one running agent.
 type Agent struct {
@@ -111,6 +130,8 @@ type Agent struct {
 	ctrl     func(tunnel.Control) // sends on the current control stream
 
 	connected atomic.Bool
+
+	sshd *sshd // the SSH server (ssh.go); nil without one
 }
 
 // New returns an agent for cfg.
@@ -144,6 +165,10 @@ func New(cfg Config) *Agent {
 	}
 	a := &Agent{cfg: cfg, phase: "starting", runnerStop: make(chan struct{}), sentinels: map[*sentinel]bool{}}
 	a.tree, a.treeErr = proctree.New(proctree.Options{Name: cfg.Cgroup, Reap: cfg.ReapOrphans})
+	if !cfg.NoSSH {
+		// Without a host key (no randomness) the workspace still serves shells and ports.
+		a.sshd, _ = newSSHD(a)
+	}
 	a.touch()
 	return a
 }
@@ -206,6 +231,9 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 		a.logf("stop requested")
 	}
 	a.setPhase("stopping", "")
+	if a.sshd != nil {
+		a.sshd.stopping(reason.why(a.cfg.IdleTimeout))
+	}
 	a.preStop()
 	a.stopSentinel()
 	a.terminate(2 * time.Second)
@@ -472,7 +500,10 @@ func (a *Agent) handshake(sess *yamux.Session) (*yamux.Stream, error) {
 	}
 	_ = st.SetDeadline(time.Now().Add(tunnel.HandshakeTimeout))
 	phase, _ := a.currentPhase()
-	hello := tunnel.Hello{Version: tunnel.Version, Workspace: a.cfg.Plan.Workspace, Agent: a.cfg.Version, Phase: phase}
+	hello := tunnel.Hello{Version: tunnel.Version, Workspace: a.cfg.Plan.Workspace, Agent: a.cfg.Version, Phase: phase, WorkingDir: a.cfg.Plan.WorkingDir}
+	if a.sshd != nil {
+		hello.SSHHostKey = a.sshd.hostKey
+	}
 	if !a.cfg.NoPortConns {
 		hello.Caps = []string{tunnel.CapPortConn}
 	}
@@ -501,6 +532,12 @@ func (a *Agent) env() []string {
 	// The job token stays with the agent: shells and commands get no copy
 	// of it through us beyond what the job itself already exported.
 	return append(env, "WS_WORKSPACE="+a.cfg.Plan.Workspace)
+}
+
+// sessionEnv is the environment of a user's shell, command or SSH session: the workspace's,
+// with git set up to ask the agent's credential helper for the job's GitLab (gitcred.go).
+func (a *Agent) sessionEnv() []string {
+	return gitCredentialEnv(a.env(), a.cfg.CredentialHelper)
 }
 
 func (a *Agent) openLog() error {

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/hashicorp/yamux"
 
 	"github.com/ws-dev/ws/tunnel"
@@ -64,6 +63,8 @@ func (s *server) handle(st *yamux.Stream) {
 		s.session(h, c)
 	case tunnel.KindData, tunnel.KindStderr:
 		s.attach(h, c)
+	case tunnel.KindSSH:
+		s.ssh(c)
 	default:
 		reply(c, fmt.Errorf("unknown stream kind %q", h.Kind))
 		c.Close()
@@ -267,17 +268,7 @@ type procSession struct {
 }
 
 func (s *server) command(h tunnel.Header) *exec.Cmd {
-	argv := h.Command
-	if len(argv) == 0 {
-		argv = []string{loginShell(s.a.cfg.Env), "-l"}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = s.a.cfg.Plan.WorkingDir
-	cmd.Env = append(s.a.env(), h.Env...)
-	if h.Term != "" {
-		cmd.Env = append(cmd.Env, "TERM="+h.Term)
-	}
-	return cmd
+	return s.a.sessionCommand(h.Command, h.Env, h.Term)
 }
 
 func loginShell(env []string) string {
@@ -304,45 +295,19 @@ func lookupEnv(env []string, k string) string {
 func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, error) {
 	cmd := s.command(h)
 	ps.cmd = cmd
-	size := &pty.Winsize{Cols: uint16(clamp(h.Cols, 80)), Rows: uint16(clamp(h.Rows, 24))}
-	var ptmx *os.File
-	err := s.a.start(cmd, func() (err error) {
-		ptmx, err = pty.StartWithSize(cmd, size) // Setsid + controlling terminal
-		return err
-	})
+	ptmx, err := s.a.startPTY(cmd, h.Cols, h.Rows)
 	if err != nil {
 		data.Close()
 		return 127, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	defer s.a.tree.Done(cmd)
-	inDone, outDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		io.Copy(ptmx, data)
-		close(inDone)
-	}()
-	go func() {
-		io.Copy(data, ptmx)
-		close(outDone)
-	}()
-	// Close the PTY only when neither copy uses it any more; the data
-	// stream is closed by session() when the session ends.
-	go func() {
-		<-inDone
-		<-outDone
-		ptmx.Close()
-	}()
+	// The data stream is closed by session() when the session ends.
+	outDone := pumpPTY(ptmx, data)
 	ps.loopStarted = true
-	go ps.controlLoop(func(cols, rows int) {
-		_ = pty.Setsize(ptmx, &pty.Winsize{Cols: uint16(clamp(cols, 80)), Rows: uint16(clamp(rows, 24))})
-	})
+	go ps.controlLoop(ptmx.Resize)
 	err = cmd.Wait()
 	close(ps.done)
-	// Output still in the PTY is drained unless a background child keeps
-	// the terminal open.
-	select {
-	case <-outDone:
-	case <-time.After(time.Second):
-	}
+	drained(outDone)
 	tunnel.CloseWrite(data)
 	return exitCode(err), nil
 }
@@ -385,16 +350,7 @@ func (ps *procSession) controlLoop(resize func(cols, rows int)) {
 	for {
 		var m tunnel.Control
 		if err := lr.Read(&m); err != nil {
-			select {
-			case <-ps.done:
-			default:
-				signalGroup(ps.cmd, syscall.SIGHUP)
-				select {
-				case <-ps.done:
-				case <-time.After(3 * time.Second):
-					signalGroup(ps.cmd, syscall.SIGKILL)
-				}
-			}
+			hangUp(ps.cmd, ps.done)
 			return
 		}
 		switch m.Type {

@@ -21,6 +21,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -394,10 +395,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-type apiError struct {
-	Error   string `json:"error"`
-	Message string `json:"message,omitempty"`
-}
+type apiError = gwapi.Error
 
 func httpError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, apiError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Message: msg})
@@ -530,33 +528,10 @@ func (s *Server) workspacesOf(ctx context.Context, uid int64) []*agentConn {
 }
 
 // WorkspaceStatus is the JSON of GET /api/v1/workspaces/{project}/{name}.
-type WorkspaceStatus struct {
-	ID          string           `json:"id"` // <project-id>/<name>
-	ProjectID   int64            `json:"project_id"`
-	Project     string           `json:"project"`
-	Name        string           `json:"name"`
-	User        string           `json:"user"`
-	Connected   bool             `json:"connected"`
-	ConnectedAt time.Time        `json:"connected_at"`
-	JobID       int64            `json:"job_id"`
-	PipelineID  int64            `json:"pipeline_id"`
-	Phase       string           `json:"phase,omitempty"`
-	Error       string           `json:"error,omitempty"`
-	Agent       string           `json:"agent_version,omitempty"`
-	TerminalURL string           `json:"terminal_url"`
-	Endpoints   []EndpointStatus `json:"endpoints"`
-}
+type WorkspaceStatus = gwapi.WorkspaceStatus
 
 // EndpointStatus is one endpoint in a WorkspaceStatus.
-type EndpointStatus struct {
-	Name     string `json:"name"`
-	Port     int    `json:"port"`
-	Protocol string `json:"protocol,omitempty"`
-	Exposure string `json:"exposure,omitempty"`
-	URL      string `json:"url"`      // the advertised form
-	HostURL  string `json:"host_url"` // https://<port>-<name>--<project-id>.<domain>/
-	PathURL  string `json:"path_url"` // https://<gateway>/w/<project-id>/<name>/<port>/
-}
+type EndpointStatus = gwapi.EndpointStatus
 
 func (s *Server) status(ac *agentConn) WorkspaceStatus {
 	phase, perr := ac.getPhase()
@@ -564,6 +539,7 @@ func (s *Server) status(ac *agentConn) WorkspaceStatus {
 		ID: ac.key(), ProjectID: ac.projectID, Project: ac.projectPath, Name: ac.name, User: ac.username,
 		Connected: true, ConnectedAt: ac.connectedAt, JobID: ac.jobID, PipelineID: ac.pipelineID,
 		Phase: phase, Error: perr, Agent: ac.version, Endpoints: []EndpointStatus{},
+		SSHHostKey: ac.sshHostKey, WorkingDir: ac.workingDir,
 	}
 	wsURL := *s.public
 	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[s.public.Scheme]
@@ -616,6 +592,9 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request, _ *user, a
 func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
 	if ac.portConns {
 		w.Header().Set(tunnel.PortConnHeader, "1")
+	}
+	if ac.sshHostKey != "" {
+		w.Header().Set(tunnel.SSHHostKeyHeader, ac.sshHostKey)
 	}
 	sess, stop, ok := acceptSession(w, r)
 	if !ok {
@@ -682,13 +661,13 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, relea
 		st.Close()
 		return
 	}
+	if !TunnelStreamAllowed(h.Kind) {
+		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
+		return
+	}
 	switch h.Kind {
 	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr:
 		h.Session = fmt.Sprintf("%sc%d.%s", s.sessionPrefix(), cid, h.Session)
-	case tunnel.KindPort:
-	default:
-		refuse(c, fmt.Sprintf("unknown stream kind %q", h.Kind))
-		return
 	}
 	up, err := s.openToAgent(ac, h)
 	if err != nil {
@@ -768,6 +747,8 @@ func (s *Server) gaugeFor(kind string) interface {
 		return s.m.terminals
 	case tunnel.KindPort:
 		return s.m.portStreams
+	case tunnel.KindSSH:
+		return s.m.sshConns
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ type metrics struct {
 	agents       prometheus.Gauge
 	terminals    prometheus.Gauge
 	portStreams  prometheus.Gauge
+	sshConns     prometheus.Gauge
 	toAgent      prometheus.Counter
 	fromAgent    prometheus.Counter
 	authFailures *prometheus.CounterVec
@@ -31,6 +32,7 @@ func newMetrics() *metrics {
 	m.agents = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_agents_connected", Help: "Agents currently connected."})
 	m.terminals = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_terminals_active", Help: "Shell and command sessions currently open (CLI and browser)."})
 	m.portStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_port_streams_active", Help: "TCP streams to workspace ports currently open (port-forward and endpoint URLs)."})
+	m.sshConns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_ssh_connections_active", Help: "SSH connections to workspaces currently open (ws ssh, OpenSSH through ws ssh --stdio)."})
 	m.toAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_to_agent_total", Help: "Payload bytes sent to agents."})
 	m.fromAgent = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_bytes_from_agent_total", Help: "Payload bytes received from agents."})
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ws_gateway_auth_failures_total", Help: "Rejected credentials, by who presented them (agent, user) and the answer (unauthorized, forbidden, rate_limited)."}, []string{"who", "reason"})
@@ -44,7 +46,7 @@ func newMetrics() *metrics {
 	m.redisUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ws_gateway_redis_up", Help: "1 when the last ping of the shared state (Redis) succeeded; 0 when it failed. Absent without shared state."})
 	m.leasesLost = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_agent_leases_lost_total", Help: "Agent connections this replica dropped because the agent had connected to another replica since."})
 	m.replicaRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "ws_gateway_replica_requests_refused_total", Help: "Requests on the replica channel refused: unsigned, badly signed, too old or replayed."})
-	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
+	m.reg.MustRegister(m.agents, m.terminals, m.portStreams, m.sshConns, m.toAgent, m.fromAgent, m.authFailures, m.agentConns, m.portConns, m.streamLimit, m.crossSite,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

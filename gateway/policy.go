@@ -13,7 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/ws-dev/ws/internal/names"
+	"github.com/ws-dev/ws/tunnel"
 )
 
 // Credential is what authenticated a request.
@@ -114,6 +117,36 @@ func MayAttach(a Attach) bool {
 // gateway asks GitLab only then).
 func NeedsAccessLevel(userID, ownerID int64, maintainers bool) bool {
 	return userID != ownerID && maintainers
+}
+
+// TunnelStreamAllowed reports whether a CLI may open a stream of kind on its tunnel (which
+// RouteTunnel and MayAttach already admitted). Every kind a client may open grants the one
+// right MayAttach gave, that of `ws shell`: a shell runs any program in the job, so an SSH
+// connection (its commands, file transfer and forwards to and from the job's network, all
+// as the agent's user) reaches nothing a shell does not. Kinds that only the agent opens
+// (control) or only the gateway sends (portconn) are refused.
+func TunnelStreamAllowed(kind string) bool {
+	switch kind {
+	case tunnel.KindShell, tunnel.KindExec, tunnel.KindData, tunnel.KindStderr, tunnel.KindPort, tunnel.KindSSH:
+		return true
+	}
+	return false
+}
+
+// VouchedSSHHostKey is the SSH host key the gateway hands to the clients of a workspace (on
+// their tunnel's 101, for them to pin): the one its admitted agent announced in its Hello,
+// when that is a well-formed public key (authorized_keys form, no options), else none, and
+// clients then refuse to connect over SSH. The agent is the one GitLab confirmed runs the
+// workspace, so no other job or user can have its key vouched for under this workspace.
+func VouchedSSHHostKey(announced string) string {
+	if announced == "" || len(announced) > 8<<10 {
+		return ""
+	}
+	k, _, opts, rest, err := ssh.ParseAuthorizedKey([]byte(announced))
+	if err != nil || len(opts) > 0 || len(rest) > 0 {
+		return ""
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
 }
 
 // JobFacts is what GitLab says about the job whose token an agent presents.

@@ -253,3 +253,36 @@ func TestLeases(t *testing.T) {
 		}
 	}
 }
+
+// Every stream kind a client may open on its tunnel carries the right of `ws shell`, and no
+// more; the kinds only the agent or the gateway opens are refused.
+func TestTunnelStreamAllowed(t *testing.T) {
+	for kind, want := range map[string]bool{
+		"shell": true, "exec": true, "data": true, "stderr": true, "port": true, "ssh": true,
+		"control": false, "portconn": false, "": false, "sftp": false,
+	} {
+		if got := TunnelStreamAllowed(kind); got != want {
+			t.Errorf("TunnelStreamAllowed(%q) = %v, want %v", kind, got, want)
+		}
+	}
+}
+
+// The gateway vouches only for a plain public key: nothing an agent adds to it (options,
+// a second key, a comment, garbage) reaches a client's known_hosts.
+func TestVouchedSSHHostKey(t *testing.T) {
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+	for _, tc := range []struct{ in, want string }{
+		{key, key},
+		{key + " agent@job\n", key},
+		{"", ""},
+		{"ssh-ed25519 AAAA", ""},
+		{`command="evil" ` + key, ""},
+		{key + "\n" + key, ""},
+		{"ws.demo " + key, ""},
+		{strings.Repeat("x", 9<<10), ""},
+	} {
+		if got := VouchedSSHHostKey(tc.in); got != tc.want {
+			t.Errorf("VouchedSSHHostKey(%.40q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/yamux"
 
 	"github.com/ws-dev/ws/agent"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -97,7 +98,7 @@ func TestPortConnEndToEnd(t *testing.T) {
 	g := startGateway(t, nil)
 	runAgent(t, g, false)
 	port := echoPort(t)
-	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	s, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestPortConnFallback(t *testing.T) {
 	g := startGateway(t, nil)
 	runAgent(t, g, true)
 	port := echoPort(t)
-	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	s, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,12 @@ func TestPortConnFallback(t *testing.T) {
 	echo(t, c, "over yamux")
 	c.Close()
 	// A client that tries anyway is told 501 and falls back for good.
-	s.portConn.Store(true)
+	s2, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada", ForcePortConns: true}).Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	s = s2
 	c, err = s.DialPort(context.Background(), port)
 	if err != nil {
 		t.Fatal(err)
@@ -357,7 +363,7 @@ func TestPortConnPendingLimit(t *testing.T) {
 func TestPortConnAgentCannotDial(t *testing.T) {
 	g := startGateway(t, nil)
 	sess := g.fakePortAgent(t)
-	s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	s, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,8 @@ type leaseInfo struct {
 	Version     string            `json:"version,omitempty"`
 	Endpoints   []tunnel.Endpoint `json:"endpoints,omitempty"`
 	PortConns   bool              `json:"port_conns,omitempty"`
+	SSHHostKey  string            `json:"ssh_host_key,omitempty"` // as VouchedSSHHostKey accepted it
+	WorkingDir  string            `json:"working_dir,omitempty"`
 }
 
 func (l *leaseInfo) facts() LeaseFacts {
@@ -160,7 +162,8 @@ func (rp *replicas) info(ac *agentConn) leaseInfo {
 	phase, perr := ac.getPhase()
 	return leaseInfo{Replica: rp.cfg.ID, Addr: rp.cfg.Addr, Conn: ac.id, Job: ac.jobID, Pipeline: ac.pipelineID,
 		Project: ac.projectID, ProjectPath: ac.projectPath, Name: ac.name, User: ac.userID, Username: ac.username,
-		Connected: ac.connectedAt, Phase: phase, Error: perr, Version: ac.version, Endpoints: ac.endpoints, PortConns: ac.portConns}
+		Connected: ac.connectedAt, Phase: phase, Error: perr, Version: ac.version, Endpoints: ac.endpoints, PortConns: ac.portConns,
+		SSHHostKey: ac.sshHostKey, WorkingDir: ac.workingDir}
 }
 
 // readLease returns the lease of workspace ws and its value as stored; nil when there is none.
@@ -391,7 +394,7 @@ func (rp *replicas) watchStore() {
 func (rp *replicas) remote(l *leaseInfo) *agentConn {
 	ac := &agentConn{id: l.Conn, jobID: l.Job, pipelineID: l.Pipeline, projectID: l.Project, projectPath: l.ProjectPath,
 		name: l.Name, userID: l.User, username: l.Username, version: l.Version, endpoints: l.Endpoints,
-		connectedAt: l.Connected, portConns: l.PortConns, remote: l}
+		connectedAt: l.Connected, portConns: l.PortConns, sshHostKey: l.SSHHostKey, workingDir: l.WorkingDir, remote: l}
 	ac.phase.Store(&[2]string{l.Phase, l.Error})
 	return ac
 }

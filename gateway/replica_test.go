@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ws-dev/ws/agent"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/internal/kv"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
@@ -130,12 +131,12 @@ func TestReplicasForward(t *testing.T) {
 		if code != 200 || strings.Count(body, `"id":"42/demo"`) != 1 {
 			t.Fatalf("replica %d: list = %d %s, want the workspace once", i, code, body)
 		}
-		s, err := (&Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+		s, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 		if err != nil {
 			t.Fatalf("replica %d: connect: %v", i, err)
 		}
 		var out bytes.Buffer
-		code2, err := s.Exec(context.Background(), ExecOptions{Command: []string{"sh", "-c", "echo hello from $WS_WORKSPACE"}, Stdout: &out})
+		code2, err := s.Exec(context.Background(), gwclient.ExecOptions{Command: []string{"sh", "-c", "echo hello from $WS_WORKSPACE"}, Stdout: &out})
 		if err != nil || code2 != 0 || out.String() != "hello from demo\n" {
 			t.Fatalf("replica %d (holder %d): exec = %d, %v, %q", i, h, code2, err, out.String())
 		}
@@ -150,14 +151,19 @@ func TestReplicasForward(t *testing.T) {
 			echo(t, c, strings.Repeat("x", 100<<10))
 			c.Close()
 		}
-		s.portConn.Store(false) // and on the tunnel's yamux session
-		c, err := s.DialPort(context.Background(), port)
+		s.Close()
+		// and on the tunnel's yamux session
+		sy, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada", NoPortConns: true}).Connect(context.Background(), "42", "demo")
+		if err != nil {
+			t.Fatalf("replica %d: connect: %v", i, err)
+		}
+		c, err := sy.DialPort(context.Background(), port)
 		if err != nil {
 			t.Fatal(err)
 		}
 		echo(t, c, "over yamux")
 		c.Close()
-		s.Close()
+		sy.Close()
 	}
 	for i, g := range rs.gws {
 		v := g.metric(t, `ws_gateway_forwarded_streams_total{direction="out"}`)
@@ -232,12 +238,12 @@ func TestReplicaAnswerMustBeSigned(t *testing.T) {
 	b, _ := json.Marshal(l)
 	sealed, _ := kv.Sealed(rs.store, []byte(testSecret))
 	_ = sealed.Set(context.Background(), leaseKey("42/demo"), b, time.Minute)
-	s, err := (&Client{BaseURL: rs.gws[0].url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+	s, err := (&gwclient.Client{BaseURL: rs.gws[0].url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	_, err = s.Exec(context.Background(), ExecOptions{Command: []string{"cat"}, Stdin: strings.NewReader("keystrokes")})
+	_, err = s.Exec(context.Background(), gwclient.ExecOptions{Command: []string{"cat"}, Stdin: strings.NewReader("keystrokes")})
 	if err == nil {
 		t.Fatal("a stream was opened through an unsigned answer")
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
 )
@@ -301,9 +302,9 @@ func TestEveryCookieIsSecureWithTLS(t *testing.T) {
 
 // tunnel connects to workspace demo as alice, as 'ws shell' does; the context ends with
 // the test (or after 10 s).
-func (g *secGateway) tunnel(t *testing.T, noPortConns bool) (*Client, *Session, context.Context) {
+func (g *secGateway) tunnel(t *testing.T, noPortConns bool) (*gwclient.Client, *gwclient.Session, context.Context) {
 	t.Helper()
-	cl := &Client{BaseURL: g.srv.URL, Token: aliceTok, NoPortConns: noPortConns}
+	cl := &gwclient.Client{BaseURL: g.srv.URL, Token: aliceTok, NoPortConns: noPortConns}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	sess, err := cl.Connect(ctx, "42", "demo")
@@ -462,7 +463,7 @@ func TestStreamLimits(t *testing.T) {
 	// The agent holds its control stream: 3 more streams reach it, the 4th is refused.
 	var held []net.Conn
 	for i := range 4 {
-		c, err := tunnel.Open(ctx, sess.y, tunnel.Header{Kind: tunnel.KindPort, Port: g.app.port})
+		c, err := tunnel.Open(ctx, sess.Mux(), tunnel.Header{Kind: tunnel.KindPort, Port: g.app.port})
 		if i < 3 && err != nil {
 			t.Fatalf("port stream %d: %v", i+1, err)
 		}
@@ -480,7 +481,7 @@ func TestStreamLimits(t *testing.T) {
 	// Streams that never send a header (half-open) count against the tunnel's limit: with 3
 	// held (the refused one has ended), 3 more fit in 6, the next is closed by the gateway.
 	for i := range 3 {
-		st, err := sess.y.OpenStream()
+		st, err := sess.Mux().OpenStream()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +490,7 @@ func TestStreamLimits(t *testing.T) {
 	}
 	// The gateway accepts streams in order: once it refused the next one, the three were
 	// counted. (Reading the refused stream waits for that.)
-	st, err := sess.y.OpenStream()
+	st, err := sess.Mux().OpenStream()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -507,7 +508,7 @@ func TestStreamLimits(t *testing.T) {
 	}
 	// A client that keeps opening streams over the limit loses the tunnel (6 refusals).
 	for range 5 {
-		if st, err := sess.y.OpenStream(); err == nil {
+		if st, err := sess.Mux().OpenStream(); err == nil {
 			defer st.Close()
 		}
 	}

@@ -5,12 +5,10 @@ package gateway
 // through the page's session (endpoints.go).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/internal/identity"
 	"github.com/ws-dev/ws/tunnel"
 	"github.com/ws-dev/ws/webui"
@@ -271,15 +270,10 @@ func (t *webTerminal) Close() error {
 }
 
 // LinkRequest is the body of POST /api/v1/links (or its query or form fields).
-type LinkRequest struct {
-	Project string `json:"project"` // id, full path, or empty for your only workspace of that name
-	Name    string `json:"name"`
-}
+type LinkRequest = gwapi.LinkRequest
 
 // Link is the answer of POST /api/v1/links.
-type Link struct {
-	URL string `json:"url"` // single-use sign-in link to the workspace's terminal page
-}
+type Link = gwapi.Link
 
 // handleLinkCreate mints a single-use sign-in link to a workspace's terminal page for the
 // user whose token the request carries. A cookie is not enough: the link is a credential.
@@ -332,32 +326,4 @@ func (s *Server) handleLinkCreate(w http.ResponseWriter, r *http.Request) {
 // the endpoint hand-off had its own route; old links still work through it.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.public.String()+EndpointAuthPath+"?url="+url.QueryEscape(r.URL.Query().Get("next")), http.StatusSeeOther)
-}
-
-// Link asks the gateway for a single-use sign-in link to the workspace's terminal page
-// (POST /api/v1/links); project may be an id, a path or empty.
-func (c *Client) Link(ctx context.Context, project, name string) (string, error) {
-	body, _ := json.Marshal(LinkRequest{Project: project, Name: name})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/api/v1/links", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return "", fmt.Errorf("reach gateway: %w", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		var ae apiError
-		_ = json.Unmarshal(b, &ae)
-		return "", &StatusError{Status: resp.StatusCode, Message: ae.Message}
-	}
-	var l Link
-	if err := json.Unmarshal(b, &l); err != nil || l.URL == "" {
-		return "", fmt.Errorf("gateway link: unexpected answer")
-	}
-	return l.URL, nil
 }

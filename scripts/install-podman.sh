@@ -6,22 +6,5 @@
 # needs), and busybox-static (the test image's only program). Safe to rerun. Run by `make test`.
 set -euo pipefail
 
-packages=(podman runc conmon netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs busybox-static)
-missing=()
-for p in "${packages[@]}"; do
-	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = 'install ok installed' ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if ! command -v apt-get >/dev/null 2>&1; then
-		echo "install-podman: apt-get not found; install ${missing[*]} yourself" >&2
-		exit 1
-	fi
-	sudo=()
-	if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-	echo "install-podman: apt-get install ${missing[*]}" >&2
-	lock=(flock /tmp/apt.lock)
-	command -v flock >/dev/null 2>&1 || lock=()
-	"${sudo[@]}" "${lock[@]}" apt-get update -q >&2
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${lock[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
-fi
+bash "$(dirname "$0")/apt-install.sh" install-podman podman runc conmon netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs busybox-static
 echo "install-podman: $(podman --version), $(runc --version | sed -n 1p), $(dpkg-query -W -f='busybox-static ${Version}' busybox-static)" >&2

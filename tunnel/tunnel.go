@@ -58,7 +58,15 @@ const (
 	KindStderr = "stderr"
 	// KindPort is a TCP connection to a port on the agent's localhost.
 	KindPort = "port"
+	// KindSSH is a connection to the agent's SSH server: after the Reply, the
+	// SSH protocol both ways (docs/ssh.md). The gateway relays it as bytes.
+	KindSSH = "ssh"
 )
+
+// SSHHostKeyHeader carries, on the 101 of a CLI tunnel, the SSH host key the
+// workspace's agent announced in its Hello (authorized_keys form): clients
+// pin it for the SSH connections they open on that tunnel.
+const SSHHostKeyHeader = "WS-SSH-Host-Key"
 
 // Header is the first JSON line of a stream.
 type Header struct {
@@ -114,6 +122,12 @@ type Hello struct {
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// Caps lists optional features the agent supports (CapPortConn).
 	Caps []string `json:"caps,omitempty"`
+	// SSHHostKey is the public half of the host key of the agent's SSH
+	// server (KindSSH), in authorized_keys form; empty: no SSH server.
+	SSHHostKey string `json:"ssh_host_key,omitempty"`
+	// WorkingDir is where shells and SSH sessions start (the project's
+	// checkout), for editors that open a folder there.
+	WorkingDir string `json:"working_dir,omitempty"`
 }
 
 // Endpoint is an announced devfile endpoint.

@@ -47,6 +47,7 @@ type Env struct {
 const usage = `Usage: ws-agent [agent] [flags]
        ws-agent [agent] sentinel
        ws-agent [agent] inject
+       ws-agent [agent] git-credential {get | store | erase}
 
 Run inside the workspace job: read the plan from $WS_PLAN (or --plan), run
 its postStart commands, dial the gateway with $CI_JOB_TOKEN and serve shells
@@ -57,6 +58,8 @@ timeout, or the job's time limit (a clean stop, exit 0).
 ran it for this job, then postStop.
 'sentinel' is started by the agent itself on the Docker executor.
 'inject' is the command of the agent service (--agent-source service).
+'git-credential' is the git credential helper of the workspace's sessions:
+the job's token for the job's own project (docs/ssh.md).
 
 Flags:
 `
@@ -74,6 +77,12 @@ func Main(ctx context.Context, args []string, e Env) int {
 			return ExitOK
 		case "inject":
 			return report(e.Stderr, Inject(ctx, e))
+		case "git-credential":
+			if len(args) != 2 {
+				fmt.Fprintln(e.Stderr, "ws-agent: usage: ws-agent git-credential {get | store | erase}")
+				return ExitUsage
+			}
+			return report(e.Stderr, agent.GitCredential(args[1], e.Stdin, e.Stdout, e.Getenv))
 		}
 	}
 	fs := flag.NewFlagSet("ws-agent", flag.ContinueOnError)
@@ -173,6 +182,9 @@ func Config(p *plan.Plan, o options, e Env) (agent.Config, error) {
 		Version:    e.Version,
 		// This process is the agent alone: every child is the workspace's.
 		ReapOrphans: true,
+	}
+	if len(e.Self) > 0 {
+		cfg.CredentialHelper = append(append([]string(nil), e.Self...), "git-credential")
 	}
 	if v := getenv("WS_AGENT_GATEWAY"); v != "" {
 		cfg.Gateway = v

@@ -34,7 +34,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
-	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/internal/testutil/gitlabtokens"
 	"github.com/ws-dev/ws/plan"
 	"github.com/ws-dev/ws/tunnel"
@@ -110,7 +110,7 @@ func measure(ws, gitlab, what string, attack func(base string) error) error {
 		return err
 	}
 	defer func() { ag.Process.Kill(); ag.Wait() }()
-	cl := &gateway.Client{BaseURL: base, Token: userTok}
+	cl := &gwclient.Client{BaseURL: base, Token: userTok}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, err := cl.Status(context.Background(), "7", "demo")

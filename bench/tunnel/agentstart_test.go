@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 )
@@ -82,8 +83,8 @@ func firstShell(t *testing.T, gurl string, argv []string, name, dir string) (tim
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	c := &gateway.Client{BaseURL: gurl, Token: userTok}
-	var s *gateway.Session
+	c := &gwclient.Client{BaseURL: gurl, Token: userTok}
+	var s *gwclient.Session
 	for {
 		var err error
 		if s, err = c.Connect(context.Background(), "7", name); err == nil {
@@ -96,7 +97,7 @@ func firstShell(t *testing.T, gurl string, argv []string, name, dir string) (tim
 		time.Sleep(200 * time.Microsecond) // a measurement's resolution, not synchronisation
 	}
 	defer s.Close()
-	code, err := s.Exec(context.Background(), gateway.ExecOptions{Command: []string{"true"}})
+	code, err := s.Exec(context.Background(), gwclient.ExecOptions{Command: []string{"true"}})
 	d := time.Since(t0)
 	if err != nil || code != 0 {
 		t.Fatalf("exec: %d %v", code, err)

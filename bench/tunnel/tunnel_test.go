@@ -22,6 +22,7 @@ import (
 
 	"github.com/ws-dev/ws/agent"
 	"github.com/ws-dev/ws/gateway"
+	"github.com/ws-dev/ws/gwclient"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/plan"
 )
@@ -62,7 +63,7 @@ func serve(tb testing.TB, h http.Handler) string {
 	return "http://" + ln.Addr().String()
 }
 
-func setup(tb testing.TB, name string, ports ...int) (*gateway.Server, string, *gateway.Session) {
+func setup(tb testing.TB, name string, ports ...int) (*gateway.Server, string, *gwclient.Session) {
 	gl := fakeGitLab(tb)
 	g, err := gateway.New(gateway.Config{GitLabURL: gl, PublicURL: "http://gw.test"})
 	if err != nil {
@@ -221,7 +222,7 @@ func childGateway(tb testing.TB) (string, func() (heap, rss uint64, goroutines, 
 
 // startAgent runs an agent for workspace name against gurl and waits until
 // it is connected; it returns a user session to the workspace.
-func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
+func startAgent(tb testing.TB, gurl, name string) *gwclient.Session {
 	out := &testutil.SyncBuffer{}
 	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: name}, Token: jobTok + "-" + name, Gateway: gurl, Out: out})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -236,7 +237,7 @@ func startAgent(tb testing.TB, gurl, name string) *gateway.Session {
 	// The gateway registers an agent before it welcomes it; the agent says
 	// "connected" after the welcome.
 	out.WaitFor(tb, 30*time.Second, 1, `connected to gateway`)
-	c := &gateway.Client{BaseURL: gurl, Token: userTok}
+	c := &gwclient.Client{BaseURL: gurl, Token: userTok}
 	s, err := c.Connect(context.Background(), "7", name)
 	if err != nil {
 		tb.Fatal(err)
@@ -256,14 +257,7 @@ func throughput(tb testing.TB, c net.Conn, size, runs int) []float64 {
 	return out
 }
 
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
+func median(v []float64) float64 { return testutil.Median(v) }
 
 // compareThroughput measures direct and tunnel echo alternately (rounds
 // pairs of one run each, same payload) and logs medians and the median
@@ -294,7 +288,7 @@ func TestFigures(t *testing.T) {
 	t0 := time.Now()
 	_, _, s := setup(t, "fig")
 	var out strings.Builder
-	code, err := s.Exec(context.Background(), gateway.ExecOptions{Command: []string{"true"}, Stdout: &out})
+	code, err := s.Exec(context.Background(), gwclient.ExecOptions{Command: []string{"true"}, Stdout: &out})
 	if err != nil || code != 0 {
 		t.Fatal(code, err)
 	}

@@ -58,19 +58,7 @@ func relayChain(t *testing.T, n, port int) string {
 }
 
 // wsBinary returns $WS_BIN, or builds ws into a temporary directory.
-func wsBinary(t *testing.T) string {
-	if b := os.Getenv("WS_BIN"); b != "" {
-		return b
-	}
-	bin := filepath.Join(t.TempDir(), "ws")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/ws")
-	build.Dir = testutil.RepoRoot()
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ws: %v\n%s", err, out)
-	}
-	return bin
-}
+func wsBinary(t *testing.T) string { return testutil.WSBinary(t) }
 
 // xproc is a ws process; its stderr (and stdout unless taken) collects in out.
 type xproc struct {

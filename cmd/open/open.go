@@ -6,8 +6,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,17 +19,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/internal/gwclient"
+	"github.com/ws-dev/ws/internal/attach"
 )
 
 // OpenOptions are the inputs of 'ws open'.
 type OpenOptions struct {
 	IO        *cmdutil.IOStreams
 	Factory   *cmdutil.Factory
-	Conn      gwclient.Flags
+	Conn      attach.Flags
 	Name      string // "" means the default workspace (cmdutil.ResolveName)
 	Endpoint  string
 	NoBrowser bool
+	// IDE opens the workspace's project directory in an editor over SSH: vscode or jetbrains.
+	IDE string
 	// Browse opens a URL; nil uses $BROWSER, else the desktop's opener.
 	Browse func(string) error
 	cmdutil.OutputFlags
@@ -38,6 +44,9 @@ type Result struct {
 	URL      string `json:"url"`
 	// SignIn is true for a single-use sign-in link (a credential until used).
 	SignIn bool `json:"signIn"`
+	// IDE is the editor a --ide URL opens ("" otherwise); SSHHost the Host entry it uses.
+	IDE     string `json:"ide,omitempty"`
+	SSHHost string `json:"sshHost,omitempty"`
 }
 
 // NewCmdOpen returns the 'ws open' command.
@@ -54,6 +63,12 @@ the gateway, with your GitLab token, for a sign-in link that works once, for
 With ENDPOINT (a devfile endpoint name or port), open the URL at which the
 gateway serves that endpoint.
 
+With --ide vscode, open the workspace's project directory in VS Code over SSH
+(Remote-SSH, vscode://vscode-remote/ssh-remote+HOST/DIR); with --ide
+jetbrains, hand it to JetBrains Gateway (jetbrains-gateway://connect#...,
+which fills in Gateway's SSH connection form). Both use the Host entry
+'ws config-ssh' writes: run it first (docs/ssh.md).
+
 The URL is printed; on a desktop it is also opened in a browser (not over SSH,
 not without a display, not when stdout is not a terminal, nor with
 --no-browser, nor with --output json). A printed sign-in link is a credential
@@ -63,7 +78,8 @@ for the URL) chooses the browser.
 NAME defaults as for 'ws status'.`,
 		Example: `  $ ws open demo
   $ ws open demo web
-  $ ws open demo 8080 --no-browser`,
+  $ ws open demo 8080 --no-browser
+  $ ws config-ssh --yes && ws open demo --ide vscode`,
 		Args: cobra.RangeArgs(0, 2),
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -75,6 +91,14 @@ NAME defaults as for 'ws status'.`,
 			if err := opts.OutputFlags.Check(c); err != nil {
 				return err
 			}
+			switch opts.IDE {
+			case "", ideVSCode, ideJetBrains:
+			default:
+				return cmdutil.FlagErrorf("open", "--ide %q: want vscode or jetbrains", opts.IDE)
+			}
+			if opts.IDE != "" && opts.Endpoint != "" {
+				return cmdutil.FlagErrorf("open", "--ide opens the workspace's project, not an endpoint: ws open %s --ide %s", opts.Name, opts.IDE)
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -83,29 +107,41 @@ NAME defaults as for 'ws status'.`,
 	}
 	opts.Conn.Add(cmd)
 	cmd.Flags().BoolVar(&opts.NoBrowser, "no-browser", false, "only print the URL")
+	cmd.Flags().StringVar(&opts.IDE, "ide", "", "open the project over SSH in `editor`: vscode or jetbrains")
 	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
 	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Conn.Project)
 	return cmd
 }
 
 func openRun(ctx context.Context, opts *OpenOptions) error {
-	name, err := cmdutil.ResolveName(ctx, opts.Factory, "open", opts.Name, opts.Conn.Project)
+	t, err := attach.Dial(ctx, opts.Factory, "open", opts.Conn, opts.Name)
 	if err != nil {
 		return err
 	}
-	opts.Name = name
-	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
-	if err != nil {
-		return err
+	opts.Name = t.Name
+	if opts.IDE != "" {
+		st, err := t.Status(ctx)
+		if err != nil {
+			return err
+		}
+		project := st.Project
+		if t.Local {
+			project = ""
+		}
+		r := IDEResult(opts.Name, project, st.WorkingDir, opts.IDE, opts.Factory.Getenv("USER"))
+		if dir, err := attach.SSHDir(opts.Factory.Getenv, ""); err == nil && !hasSSHHost(filepath.Join(dir, "config"), r.SSHHost) {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: your SSH config has no Host %s yet: run 'ws config-ssh' first\n", r.SSHHost)
+		}
+		return show(opts, r)
 	}
 	if opts.Endpoint == "" {
-		link, err := t.Link(ctx, opts.Factory)
+		link, err := t.Link(ctx)
 		if err != nil {
 			return err
 		}
 		return show(opts, Result{Name: opts.Name, URL: link, SignIn: true})
 	}
-	st, err := t.Status(ctx, opts.Factory)
+	st, err := t.Status(ctx)
 	if err != nil {
 		return err
 	}
@@ -200,4 +236,49 @@ func browseCommands(browserEnv, url string) [][]string {
 		out = append(out, argv)
 	}
 	return out
+}
+
+const (
+	ideVSCode    = "vscode"
+	ideJetBrains = "jetbrains"
+)
+
+// IDEResult is the URL that opens directory dir of workspace name (of GitLab project, ""
+// for a local one) in editor ide over SSH, through the Host entry 'ws config-ssh' wrote.
+// user is the local user name JetBrains Gateway's form wants (the workspace ignores it).
+func IDEResult(name, project, dir, ide, user string) Result {
+	host := attach.SSHAlias(name, project)
+	if dir == "" {
+		dir = "/"
+	}
+	r := Result{Name: name, IDE: ide, SSHHost: host}
+	switch ide {
+	case ideVSCode:
+		segs := strings.Split(strings.TrimPrefix(dir, "/"), "/")
+		for i, s := range segs {
+			segs[i] = url.PathEscape(s)
+		}
+		r.URL = "vscode://vscode-remote/ssh-remote+" + host + "/" + strings.Join(segs, "/")
+	case ideJetBrains:
+		if user == "" {
+			user = "ws"
+		}
+		q := url.Values{"type": {"ssh"}, "deploy": {"false"}, "host": {host}, "port": {"22"}, "user": {user}, "projectPath": {dir}}
+		r.URL = "jetbrains-gateway://connect#" + q.Encode()
+	}
+	return r
+}
+
+// hasSSHHost reports whether the ws-managed SSH config names host on a Host line.
+func hasSSHHost(managed, host string) bool {
+	b, err := os.ReadFile(managed)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Host" && slices.Contains(f[1:], host) {
+			return true
+		}
+	}
+	return false
 }

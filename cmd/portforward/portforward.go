@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/internal/gwclient"
+	"github.com/ws-dev/ws/internal/attach"
 	"github.com/ws-dev/ws/tunnel"
 )
 
@@ -24,7 +24,7 @@ type Mapping struct{ Local, Remote int }
 type PortForwardOptions struct {
 	IO       *cmdutil.IOStreams
 	Factory  *cmdutil.Factory
-	Conn     gwclient.Flags
+	Conn     attach.Flags
 	Name     string // "" means the default workspace (cmdutil.ResolveName)
 	Mappings []Mapping
 	Address  string
@@ -118,16 +118,12 @@ func portForwardRun(ctx context.Context, opts *PortForwardOptions) error {
 	// until interrupted and then exiting 0 is this command's contract.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	name, err := cmdutil.ResolveName(ctx, opts.Factory, "port-forward", opts.Name, opts.Conn.Project)
+	t, err := attach.Dial(ctx, opts.Factory, "port-forward", opts.Conn, opts.Name)
 	if err != nil {
 		return err
 	}
-	opts.Name = name
-	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
-	if err != nil {
-		return err
-	}
-	sess, err := t.Connect(ctx, opts.Factory)
+	opts.Name = t.Name
+	sess, err := t.Tunnel(ctx)
 	if err != nil {
 		return err
 	}

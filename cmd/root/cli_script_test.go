@@ -86,7 +86,7 @@ func cmdFakeGateway(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: fakegateway")
 	}
 	mux := http.NewServeMux()
-	status := map[string]any{"id": "42/demo", "project": "g/p", "name": "demo", "connected": true, "phase": "running",
+	status := map[string]any{"id": "42/demo", "project": "g/p", "name": "demo", "connected": true, "phase": "running", "working_dir": "/builds/g/p",
 		"endpoints": []map[string]any{{"name": "http", "port": 8080, "exposure": "public", "url": "https://8080-demo--42.ws.example.com/"}}}
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", func(w http.ResponseWriter, r *http.Request) {
 		if p := r.PathValue("project"); r.PathValue("name") != "demo" || (p != "g/p" && p != "-") {

@@ -18,6 +18,7 @@ import (
 	"github.com/ws-dev/ws/cmd/auth"
 	"github.com/ws-dev/ws/cmd/cmdutil"
 	"github.com/ws-dev/ws/cmd/compile"
+	"github.com/ws-dev/ws/cmd/configssh"
 	"github.com/ws-dev/ws/cmd/doctor"
 	"github.com/ws-dev/ws/cmd/down"
 	gatewaycmd "github.com/ws-dev/ws/cmd/gateway"
@@ -30,6 +31,7 @@ import (
 	"github.com/ws-dev/ws/cmd/restart"
 	"github.com/ws-dev/ws/cmd/runner"
 	"github.com/ws-dev/ws/cmd/shell"
+	sshcmd "github.com/ws-dev/ws/cmd/ssh"
 	"github.com/ws-dev/ws/cmd/status"
 	"github.com/ws-dev/ws/cmd/up"
 	"github.com/ws-dev/ws/cmd/validate"
@@ -105,6 +107,8 @@ project's CI runners, and gives you a terminal and the devfile's ports in it.`,
 	cmd.AddCommand(shell.NewCmdShell(f, nil))
 	cmd.AddCommand(portforward.NewCmdPortForward(f, nil))
 	cmd.AddCommand(opencmd.NewCmdOpen(f, nil))
+	cmd.AddCommand(sshcmd.NewCmdSSH(f, nil))
+	cmd.AddCommand(configssh.NewCmdConfigSSH(f, nil))
 	cmd.AddCommand(agentcmd.NewCmdAgent(f, nil))
 	cmd.AddCommand(gatewaycmd.NewCmdGateway(f, nil))
 	cmd.AddCommand(compile.NewCmdCompile(f, nil))

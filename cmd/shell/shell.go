@@ -5,24 +5,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ws-dev/ws/cmd/cmdutil"
-	"github.com/ws-dev/ws/gateway"
-	"github.com/ws-dev/ws/internal/gwclient"
+	"github.com/ws-dev/ws/gwclient"
+	"github.com/ws-dev/ws/internal/attach"
 )
 
 // ShellOptions are the inputs of 'ws shell'.
 type ShellOptions struct {
 	IO      *cmdutil.IOStreams
 	Factory *cmdutil.Factory
-	Conn    gwclient.Flags
+	Conn    attach.Flags
 	Name    string // "" means the default workspace (cmdutil.ResolveName)
 	Command []string
 	NoTTY   bool
@@ -59,18 +54,8 @@ command's output is collected into one object with its exit code
   $ ws shell demo -- go test ./...
   $ ws shell -R group/app demo -- sh -c 'echo hi; exit 7'   # exits 7
   $ ws shell -- uname -a                                     # the devfile's workspace`,
-		Args: func(c *cobra.Command, args []string) error {
-			if c.ArgsLenAtDash() > 1 || (c.ArgsLenAtDash() == -1 && len(args) > 1) {
-				return cmdutil.FlagErrorf("shell", "put the command after --: ws shell %s -- %s", args[0], strings.Join(args[1:], " "))
-			}
-			return nil
-		},
 		RunE: func(c *cobra.Command, args []string) error {
-			if c.ArgsLenAtDash() != 0 && len(args) > 0 {
-				opts.Name, opts.Command = args[0], args[1:]
-			} else {
-				opts.Command = args
-			}
+			opts.Name, opts.Command = attach.NameAndCommand(c, args)
 			if err := opts.OutputFlags.Check(c); err != nil {
 				return err
 			}
@@ -87,34 +72,23 @@ command's output is collected into one object with its exit code
 	cmd.Flags().BoolVarP(&opts.NoTTY, "no-tty", "T", false, "never allocate a remote terminal")
 	cmdutil.AddOutputFlags(cmd, &opts.OutputFlags)
 	cmd.ValidArgsFunction = cmdutil.CompleteWorkspaces(f, &opts.Conn.Project)
-	// 'ws shell demo uname -a': the command's flags look like ws's own; say
-	// where the command goes instead of only "unknown shorthand flag".
-	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		if args := c.Flags().Args(); len(args) >= 2 && c.ArgsLenAtDash() == -1 {
-			return cmdutil.FlagErrorf("shell", "%v\nhint: put the command after --, so ws does not read its flags: ws shell %s -- %s ...", err, args[0], strings.Join(args[1:], " "))
-		}
-		return &cmdutil.FlagError{Cmd: "shell", Err: err}
-	})
+	attach.CommandArgs(cmd, "shell")
 	return cmd
 }
 
 func shellRun(ctx context.Context, opts *ShellOptions) error {
-	name, err := cmdutil.ResolveName(ctx, opts.Factory, "shell", opts.Name, opts.Conn.Project)
+	t, err := attach.Dial(ctx, opts.Factory, "shell", opts.Conn, opts.Name)
 	if err != nil {
 		return err
 	}
-	opts.Name = name
-	t, err := gwclient.Resolve(opts.Factory, opts.Conn, opts.Name)
-	if err != nil {
-		return err
-	}
-	sess, err := t.Connect(ctx, opts.Factory)
+	opts.Name = t.Name
+	sess, err := t.Tunnel(ctx)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
 
-	eo := gateway.ExecOptions{Command: opts.Command, Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut}
+	eo := gwclient.ExecOptions{Command: opts.Command, Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut}
 	if opts.JSON() {
 		var stdout, stderr bytes.Buffer
 		eo.Stdout, eo.Stderr = &stdout, &stderr
@@ -131,36 +105,11 @@ func shellRun(ctx context.Context, opts *ShellOptions) error {
 		}
 		return nil
 	}
-	inFile, _ := opts.IO.In.(*os.File)
-	outFile, _ := opts.IO.Out.(*os.File)
-	if !opts.NoTTY && opts.IO.IsStdinTTY() && opts.IO.IsStdoutTTY() && inFile != nil && outFile != nil {
-		eo.TTY = true
-		eo.Term = opts.Factory.Getenv("TERM")
-		if eo.Term == "" {
-			eo.Term = "xterm-256color"
+	if !opts.NoTTY {
+		if tt := attach.RawTerminal(opts.IO, opts.Factory.Getenv); tt != nil {
+			defer tt.Restore()
+			eo.TTY, eo.Term, eo.Cols, eo.Rows, eo.Resize = true, tt.Term, tt.Cols, tt.Rows, tt.Resize
 		}
-		if w, h, err := term.GetSize(int(outFile.Fd())); err == nil {
-			eo.Cols, eo.Rows = w, h
-		}
-		old, err := term.MakeRaw(int(inFile.Fd()))
-		if err == nil {
-			defer term.Restore(int(inFile.Fd()), old)
-		}
-		resize := make(chan [2]int, 1)
-		winch := make(chan os.Signal, 1)
-		signal.Notify(winch, syscall.SIGWINCH)
-		defer signal.Stop(winch)
-		go func() {
-			for range winch {
-				if w, h, err := term.GetSize(int(outFile.Fd())); err == nil {
-					select {
-					case resize <- [2]int{w, h}:
-					default:
-					}
-				}
-			}
-		}()
-		eo.Resize = resize
 	}
 	code, err := sess.Exec(ctx, eo)
 	if err != nil {
@@ -173,7 +122,7 @@ func shellRun(ctx context.Context, opts *ShellOptions) error {
 }
 
 func explainLost(err error, name string) error {
-	if errors.Is(err, gateway.ErrLost) {
+	if errors.Is(err, gwclient.ErrLost) {
 		return &cmdutil.HintError{Err: err, Hint: "the job may have stopped; check 'ws status " + name + "'"}
 	}
 	return err

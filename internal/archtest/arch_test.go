@@ -49,10 +49,12 @@ func TestPackageBoundaries(t *testing.T) {
 		// The gateway is a server: no command line, no client side, no local supervisor;
 		// GitLab only through gitlab/ (GitLabAuth).
 		// Its shared state is a kv.Store: which one (memory, Redis) the command decides.
-		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "internal/gwclient", mod + "internal/config", "github.com/redis/go-redis/v9", mod + "internal/kv/rediskv"},
+		"gateway":           {"gitlab.com/gitlab-org/api/client-go", "github.com/spf13/cobra", mod + "cmd/", mod + "local", mod + "gwclient", mod + "internal/attach", mod + "internal/config", "github.com/redis/go-redis/v9", mod + "internal/kv/rediskv"},
 		"internal/identity": {"os", "net", "time", mod},
 		// The store the replicas share knows nothing of ws; Redis only in internal/kv/rediskv.
 		"internal/kv": {"github.com/redis/go-redis/v9", mod},
+		// The API shapes the gateway and its client share import neither.
+		"internal/gwapi": {"net", "net/http", mod},
 	}
 	for pkg, bad := range forbidden {
 		deps, ok := all[pkg]
@@ -86,6 +88,35 @@ func TestPackageBoundaries(t *testing.T) {
 		for _, d := range deps {
 			if strings.HasPrefix(d, "gitlab.com/gitlab-org/api/client-go") {
 				t.Errorf("%s imports client-go; GitLab access belongs in gitlab/", pkg)
+			}
+		}
+	}
+}
+
+// clientServerApart: the gateway's client and its server share only the wire (tunnel) and the
+// API shapes (internal/gwapi); neither links the other, however indirectly (issue 15).
+var clientServerApart = map[string][]string{
+	"gwclient": {mod + "gateway", mod + "local", mod + "webui", mod + "gitlab", mod + "cmd/", "github.com/spf13/cobra"},
+	"gateway":  {mod + "gwclient", mod + "internal/attach", mod + "cmd/"},
+}
+
+func TestClientServerApart(t *testing.T) {
+	for pkg, bad := range clientServerApart {
+		cmd := exec.Command("go", "list", "-deps", "./"+pkg)
+		cmd.Dir = testutil.RepoRoot()
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps ./%s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		if len(deps) < 10 {
+			t.Fatalf("go list -deps ./%s listed %d packages", pkg, len(deps))
+		}
+		for _, d := range deps {
+			for _, b := range bad {
+				if d == b || (strings.HasSuffix(b, "/") && strings.HasPrefix(d, b)) {
+					t.Errorf("%s links %s (docs/architecture.md: client and server stay apart)", pkg, d)
+				}
 			}
 		}
 	}

@@ -25,16 +25,18 @@ import (
 
 	agentcmd "github.com/ws-dev/ws/cmd/agent"
 	"github.com/ws-dev/ws/cmd/cmdutil"
+	"github.com/ws-dev/ws/cmd/configssh"
 	opencmd "github.com/ws-dev/ws/cmd/open"
 	"github.com/ws-dev/ws/cmd/portforward"
 	"github.com/ws-dev/ws/cmd/shell"
+	sshcmd "github.com/ws-dev/ws/cmd/ssh"
 	"github.com/ws-dev/ws/gateway"
 	"github.com/ws-dev/ws/internal/testutil"
 	"github.com/ws-dev/ws/internal/testutil/gitlabtokens"
 	"github.com/ws-dev/ws/plan"
 )
 
-// The test binary doubles as a small ws (agent, shell, port-forward, open)
+// The test binary doubles as a small ws (agent, shell, port-forward, open, ssh, config-ssh)
 // so every process in these tests is real without building ws first.
 func TestMain(m *testing.M) {
 	if os.Getenv("WS_E2E_MAIN") == "1" {
@@ -47,11 +49,15 @@ func miniWS(args []string) int {
 	f := cmdutil.New()
 	root := &cobra.Command{Use: "ws", SilenceErrors: true, SilenceUsage: true}
 	root.AddGroup(&cobra.Group{ID: "workspace", Title: "w"}, &cobra.Group{ID: "admin", Title: "a"})
-	root.AddCommand(agentcmd.NewCmdAgent(f, nil), shell.NewCmdShell(f, nil), portforward.NewCmdPortForward(f, nil), opencmd.NewCmdOpen(f, nil))
+	root.PersistentFlags().StringVar(&f.ConfigFlags.Host, "host", "", "GitLab URL, as ws's own --host")
+	root.AddCommand(agentcmd.NewCmdAgent(f, nil), shell.NewCmdShell(f, nil), portforward.NewCmdPortForward(f, nil), opencmd.NewCmdOpen(f, nil),
+		sshcmd.NewCmdSSH(f, nil), configssh.NewCmdConfigSSH(f, nil))
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee *cmdutil.ExitError
 	var ae *cmdutil.AuthError
+	var fe *cmdutil.FlagError
+	var he *cmdutil.HintError
 	switch {
 	case err == nil:
 		return 0
@@ -60,6 +66,12 @@ func miniWS(args []string) int {
 	case errors.As(err, &ae):
 		fmt.Fprintf(os.Stderr, "ws: %v\n", err)
 		return 4
+	case errors.As(err, &fe):
+		fmt.Fprintf(os.Stderr, "ws: %v\n", err)
+		return 2
+	case errors.As(err, &he):
+		fmt.Fprintf(os.Stderr, "ws: %v\nhint: %s\n", err, he.Hint)
+		return 1
 	default:
 		fmt.Fprintf(os.Stderr, "ws: %v\n", err)
 		return 1
@@ -240,6 +252,49 @@ func untilShown(t *testing.T, screen *testutil.SyncBuffer, typeLine func(string)
 	}
 }
 
+// interactiveResize runs cmd (a client that opens a shell in the workspace) in a terminal of
+// 33×101 with TERM=xterm, as a user would: the shell must see that terminal (size, a
+// /dev/pts device, TERM), then 20×70 after a resize, and cmd must exit with the shell's
+// status.
+func interactiveResize(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Env = append(cmd.Env, "TERM=xterm")
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 101})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	defer func() { _ = cmd.Process.Kill() }() // fails when it has ended, as it should
+	screen := &testutil.SyncBuffer{}
+	go func() { _, _ = io.Copy(screen, ptmx) }() // ends with EIO when the shell exits
+	typeLine := func(l string) {
+		if _, err := io.WriteString(ptmx, l+"\r"); err != nil {
+			t.Fatalf("type %q: %v", l, err)
+		}
+	}
+	typeLine("stty size; tty; echo $TERM; echo MARK$((40+2))")
+	screen.WaitFor(t, 20*time.Second, 1, `33 101\r?\n(?s:.*)/dev/pts/\d+\r?\nxterm\r?\n(?s:.*)MARK42`)
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70}); err != nil {
+		t.Fatal(err)
+	}
+	untilShown(t, screen, typeLine, "stty size", `20 70\r?\n`)
+	typeLine("exit 3")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%v did not end; screen %q", cmd.Args, screen.String())
+	}
+	if c := cmd.ProcessState.ExitCode(); c != 3 {
+		t.Fatalf("%v exit = %d, want 3; screen %q", cmd.Args, c, screen.String())
+	}
+}
+
 func writePlan(t *testing.T, p *plan.Plan) string {
 	t.Helper()
 	s, err := p.Encode()
@@ -324,41 +379,8 @@ func TestWorkspace(t *testing.T) {
 
 	t.Run("interactive pty", func(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "shell", "demo")
-		cmd.Env = append(append(os.Environ(), "WS_E2E_MAIN=1", "TERM=xterm"), cli...)
-		ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 101})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ptmx.Close()
-		defer func() { _ = cmd.Process.Kill() }() // fails when it has ended, as it should
-		screen := &testutil.SyncBuffer{}
-		go func() { _, _ = io.Copy(screen, ptmx) }() // ends with EIO when the shell exits
-		typeLine := func(l string) {
-			if _, err := io.WriteString(ptmx, l+"\r"); err != nil {
-				t.Fatalf("type %q: %v", l, err)
-			}
-		}
-		typeLine("stty size; tty; echo MARK$((40+2))")
-		screen.WaitFor(t, 10*time.Second, 1, `33 101\r?\n(?s:.*)/dev/pts/\d+(?s:.*)MARK42`)
-		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 20, Cols: 70}); err != nil {
-			t.Fatal(err)
-		}
-		untilShown(t, screen, typeLine, "stty size", `20 70\r?\n`)
-		typeLine("exit 3")
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			var exit *exec.ExitError
-			if err != nil && !errors.As(err, &exit) {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("interactive shell did not end")
-		}
-		if c := cmd.ProcessState.ExitCode(); c != 3 {
-			t.Fatalf("interactive exit = %d, want 3", c)
-		}
+		cmd.Env = append(append(os.Environ(), "WS_E2E_MAIN=1"), cli...)
+		interactiveResize(t, cmd)
 	})
 
 	t.Run("port-forward", func(t *testing.T) {

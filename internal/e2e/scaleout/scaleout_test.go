@@ -310,6 +310,17 @@ func TestReplicas(t *testing.T) {
 		}
 	})
 
+	// SSH rides the same tunnel; through a replica that does not hold the agent, the host key
+	// it vouches for comes from the lease (ws ssh refuses a key it was not given).
+	step(t, "ssh through each replica", func() {
+		for _, x := range r {
+			out, code := w.run(t, x.url(), "ssh", "-R", "g/p", "demo", "--", "echo", "ssh-via-"+x.name)
+			if code != 0 || !strings.Contains(out, "ssh-via-"+x.name) {
+				t.Errorf("ws ssh through %s (holder %s): exit %d: %s", x.name, h.name, code, out)
+			}
+		}
+	})
+
 	step(t, "web terminal and endpoint URL through each replica", func() {
 		for _, x := range r {
 			w.terminal(t, x, "term-"+x.name)

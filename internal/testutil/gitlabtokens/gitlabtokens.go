@@ -19,6 +19,10 @@ type Fake struct {
 	// Members gives access levels (40 maintainer) by project ID and user ID, answered
 	// by GET /api/v4/projects/:id/members/all/:user_id to any known user token.
 	Members map[int64]map[int64]int
+	// Repos are the projects, by path, whose repositories are served over git's smart
+	// HTTP from GitRoot/<path>.git (git.go).
+	Repos   map[string]GitRepo
+	GitRoot string
 }
 
 // Job is a CI job as GET /api/v4/job shows it.
@@ -102,6 +106,7 @@ func (t *Fake) Handler() http.Handler {
 		}
 		tokenJSON(w, map[string]any{"id": uid, "access_level": lvl})
 	})
+	mux.HandleFunc("/", t.gitHandler)
 	return mux
 }
 

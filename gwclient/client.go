@@ -1,6 +1,10 @@
-package gateway
+// Package gwclient is the client side of the ws gateway: its status and link API, and the
+// CLI tunnel to a workspace (shells, commands, ports, SSH). It imports neither the gateway
+// server nor the command line; internal/attach builds a client from flags and config.
+package gwclient
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -17,11 +21,12 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/ws-dev/ws/internal/gwapi"
 	"github.com/ws-dev/ws/tunnel"
 )
 
 // Client talks to a gateway on behalf of a user (ws shell, port-forward,
-// open, and ws up's "agent connected" check).
+// open, ssh, and ws up's "agent connected" check).
 type Client struct {
 	BaseURL string // https://ws.example.com
 	Token   string // the user's GitLab token
@@ -29,6 +34,9 @@ type Client struct {
 	// NoPortConns keeps port streams on the tunnel's yamux session even
 	// when the gateway offers port data connections.
 	NoPortConns bool
+	// ForcePortConns tries port data connections even when the gateway did not offer
+	// them (tests of the fallback).
+	ForcePortConns bool
 }
 
 // StatusError is a refused request; Status is the HTTP status.
@@ -70,28 +78,48 @@ func (c *Client) httpClient() *http.Client {
 
 // Status returns the workspace's status; project may be an id, a path or
 // empty (the caller's only workspace of that name).
-func (c *Client) Status(ctx context.Context, project, name string) (*WorkspaceStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.path(project, name, ""), nil)
-	if err != nil {
+func (c *Client) Status(ctx context.Context, project, name string) (*gwapi.WorkspaceStatus, error) {
+	var st gwapi.WorkspaceStatus
+	if err := c.get(ctx, c.path(project, name, ""), &st); err != nil {
 		return nil, err
+	}
+	return &st, nil
+}
+
+// List returns the caller's workspaces whose agents are connected, in every project.
+func (c *Client) List(ctx context.Context) ([]gwapi.WorkspaceStatus, error) {
+	var l struct {
+		Workspaces []gwapi.WorkspaceStatus `json:"workspaces"`
+	}
+	if err := c.get(ctx, strings.TrimRight(c.BaseURL, "/")+"/api/v1/workspaces", &l); err != nil {
+		return nil, err
+	}
+	return l.Workspaces, nil
+}
+
+// get GETs u with the user's token and decodes the JSON answer into v; a refusal is a
+// *StatusError.
+func (c *Client) get(ctx context.Context, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reach gateway: %w", err)
+		return fmt.Errorf("reach gateway: %w", err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		var ae apiError
+		var ae gwapi.Error
 		_ = json.Unmarshal(body, &ae)
-		return nil, &StatusError{Status: resp.StatusCode, Message: ae.Message}
+		return &StatusError{Status: resp.StatusCode, Message: ae.Message}
 	}
-	var st WorkspaceStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("gateway status: %w", err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("gateway answer: %w", err)
 	}
-	return &st, nil
+	return nil
 }
 
 // Session is a CLI tunnel to one workspace.
@@ -102,6 +130,9 @@ type Session struct {
 	// portConn says the gateway offered them (PortConnHeader).
 	project, name string
 	portConn      atomic.Bool
+	// hostKey is the workspace's SSH host key as the gateway vouches for it
+	// (tunnel.SSHHostKeyHeader); "" when it has none.
+	hostKey string
 }
 
 // Connect opens a tunnel to the workspace.
@@ -121,10 +152,13 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 		ws.CloseNow()
 		return nil, err
 	}
-	s := &Session{y: y, c: c, project: project, name: name}
-	s.portConn.Store(!c.NoPortConns && resp.Header.Get(tunnel.PortConnHeader) == "1")
+	s := &Session{y: y, c: c, project: project, name: name, hostKey: resp.Header.Get(tunnel.SSHHostKeyHeader)}
+	s.portConn.Store(!c.NoPortConns && (c.ForcePortConns || resp.Header.Get(tunnel.PortConnHeader) == "1"))
 	return s, nil
 }
+
+// Mux is the tunnel's yamux session, for tools and tests that open streams themselves.
+func (s *Session) Mux() *yamux.Session { return s.y }
 
 // Close ends the tunnel.
 func (s *Session) Close() error { return s.y.Close() }
@@ -157,6 +191,22 @@ func (s *Session) DialPort(ctx context.Context, port int) (net.Conn, error) {
 		}
 	}
 	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindPort, Port: port})
+}
+
+// SSHHostKey is the workspace's SSH host key (authorized_keys form) as the gateway vouches
+// for it: the key its agent, the one GitLab confirmed, announced. "" when the workspace has
+// no SSH server (an older agent).
+func (s *Session) SSHHostKey() string { return s.hostKey }
+
+// ErrNoSSH means the workspace's agent has no SSH server.
+var ErrNoSSH = errors.New("this workspace's agent has no SSH server (it is older than this ws); restart the workspace to update it")
+
+// DialSSH opens a connection to the workspace's SSH server: the SSH protocol both ways.
+func (s *Session) DialSSH(ctx context.Context) (net.Conn, error) {
+	if s.hostKey == "" {
+		return nil, ErrNoSSH
+	}
+	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindSSH})
 }
 
 // UsesPortConns says whether DialPort uses port data connections.
@@ -275,4 +325,32 @@ func (s *Session) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		}
 		return *m.Code, nil
 	}
+}
+
+// Link asks the gateway for a single-use sign-in link to the workspace's terminal page
+// (POST /api/v1/links); project may be an id, a path or empty.
+func (c *Client) Link(ctx context.Context, project, name string) (string, error) {
+	body, _ := json.Marshal(gwapi.LinkRequest{Project: project, Name: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/api/v1/links", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return "", fmt.Errorf("reach gateway: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		var ae gwapi.Error
+		_ = json.Unmarshal(b, &ae)
+		return "", &StatusError{Status: resp.StatusCode, Message: ae.Message}
+	}
+	var l gwapi.Link
+	if err := json.Unmarshal(b, &l); err != nil || l.URL == "" {
+		return "", fmt.Errorf("gateway link: unexpected answer")
+	}
+	return l.URL, nil
 }
