@@ -167,6 +167,11 @@ func (s *Server) serveAgent(ac *agentConn, lr *tunnel.LineReader) {
 			return
 		}
 		if m.Type == tunnel.MsgStatus {
+			if p, e := ac.getPhase(); p != m.Phase || e != m.Error {
+				// A phase changes a few times in a workspace's life (starting, running,
+				// failed, stopping): worth a line, and the tests wait for it.
+				s.log.Info("agent phase", "workspace", ac.key(), "job", ac.jobID, "phase", m.Phase, "error", m.Error)
+			}
 			ac.setPhase(m.Phase, m.Error)
 		}
 	}

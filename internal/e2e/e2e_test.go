@@ -210,27 +210,6 @@ func run(t *testing.T, env []string, args ...string) (string, int) {
 	return p.out.String(), code
 }
 
-// eventually retries f until it returns nil. It is only for state another
-// process holds and announces nowhere (the gateway's view of an agent's
-// phase); everything a process prints is awaited with SyncBuffer.WaitFor.
-// The limit bounds a broken run, not a healthy one.
-func eventually(t *testing.T, limit time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, limit, err)
-		}
-		<-tick.C
-	}
-}
-
 // untilShown types cmd (with a marker echo after it) into a terminal
 // until the output of one run matches want: a resize reaches the
 // workspace on another stream than the keystrokes, so the first runs may
@@ -355,13 +334,8 @@ func TestWorkspace(t *testing.T) {
 	// registers it before it answers), python when it listens (-u: unbuffered).
 	ag.out.WaitFor(t, 30*time.Second, 1, `connected to gateway`)
 	ag.out.WaitFor(t, 30*time.Second, 1, `\[web\] Serving HTTP on 127\.0\.0\.1 port `)
-	eventually(t, 30*time.Second, "the gateway sees postStart done", func() error {
-		code, body := userGet(t, statusURL, "", aliceToken)
-		if code != 200 || !strings.Contains(body, `"phase":"running"`) {
-			return fmt.Errorf("%d %s", code, body)
-		}
-		return nil
-	})
+	// The gateway logs each phase an agent reports.
+	logs.WaitFor(t, 30*time.Second, 1, `msg="agent phase" workspace=42/demo job=\d+ phase=running`)
 
 	t.Run("exec exit code", func(t *testing.T) {
 		out, code := run(t, cli, "shell", "demo", "--", "sh", "-c", "echo hi; cat prep.txt; echo oops >&2; exit 7")
