@@ -41,7 +41,8 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if err := ac.sendWelcome(tunnel.Welcome{OK: true, Workspace: ac.key(), URL: s.statusURL(ac)}); err != nil {
 		return
 	}
-	s.log.Info("agent connected", "workspace", ac.key(), "project", ac.projectPath, "job", ac.jobID, "user", ac.username)
+	phase, _ := ac.getPhase()
+	s.log.Info("agent connected", "workspace", ac.key(), "project", ac.projectPath, "job", ac.jobID, "user", ac.username, "phase", phase)
 	defer s.watchJob(ac, tok)()
 	s.serveAgent(ac, lr)
 }
