@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -400,5 +401,48 @@ func TestPortConnAgentCannotDial(t *testing.T) {
 	c.Close()
 	if s.UsesPortConns() {
 		t.Error("still trying data connections after the agent said it cannot")
+	}
+}
+
+// An endpoint URL's requests reach the workspace's port on data connections the agent dials
+// back, as port-forward's do (no yamux framing at either end), and on tunnel streams when the
+// agent takes no data connections; either way the page and the refusal read the same.
+func TestEndpointURLDataConnections(t *testing.T) {
+	for _, noPortConns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("agent without data connections=%v", noPortConns), func(t *testing.T) {
+			g := startGateway(t, nil)
+			runAgent(t, g, noPortConns)
+			web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "page %s", r.URL.Path)
+			}))
+			t.Cleanup(web.Close)
+			webPort := web.Listener.Addr().(*net.TCPAddr).Port
+			get := func(port int, path string) (int, string) {
+				req, _ := http.NewRequest("GET", g.url+path, nil)
+				req.Host = fmt.Sprintf("%d-demo--42.ws.example.com", port)
+				req.Header.Set("Authorization", "Bearer tok-ada")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+			for _, path := range []string{"/a", "/b"} {
+				if code, body := get(webPort, path); code != 200 || body != "page "+path {
+					t.Fatalf("GET %s = %d %q", path, code, body)
+				}
+			}
+			// One or two: whether the second request finds the first's connection idle in
+			// the proxy's pool is up to the scheduler.
+			got := g.metric(t, "ws_gateway_port_data_connections_total")
+			if used := got == "1" || got == "2"; used == noPortConns {
+				t.Errorf("data connections = %q; agent takes them: %v", got, !noPortConns)
+			}
+			if code, body := get(closedPort(t), "/"); code != http.StatusBadGateway || !strings.Contains(body, "nothing listens on port") {
+				t.Errorf("closed port = %d %q", code, body)
+			}
+		})
 	}
 }

@@ -68,12 +68,83 @@ func (p *proxy) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 			return nil, errors.New("the workspace agent disconnected")
 		}
 	}
+	if ac.portConns && !ac.noDialBack.Load() {
+		c, err := p.dialData(ctx, ac, port)
+		if !errors.Is(err, errNoDataConn) {
+			return c, err
+		}
+		ac.noDialBack.Store(true) // the agent cannot reach the gateway: don't ask again
+	}
 	c, err := p.s.openToAgent(ac, tunnel.Header{Kind: tunnel.KindPort, Port: port})
 	if err != nil {
 		return nil, err
 	}
 	p.s.m.portStreams.Inc()
 	return &gaugedConn{Conn: c, done: p.s.m.portStreams.Dec}, nil
+}
+
+// errNoDataConn: the agent could not dial a data connection back to the gateway.
+var errNoDataConn = errors.New("no data connection")
+
+// dialData opens a connection to port on a data connection the agent dials back, as
+// 'ws port-forward' does: the bytes of an endpoint URL then skip the tunnel's yamux framing
+// at both ends (docs/benchmarks.md). For a workspace another replica holds, the holder
+// pairs it and this replica relays it over the replica channel. errNoDataConn when the
+// agent cannot dial back (the caller falls back to a tunnel stream).
+func (p *proxy) dialData(ctx context.Context, ac *agentConn, port int) (net.Conn, error) {
+	s := p.s
+	if s.draining.Load() {
+		return nil, errors.New("gateway is shutting down")
+	}
+	var (
+		c    net.Conn
+		done func()
+	)
+	if ac.remote != nil {
+		ctx, cancel := context.WithTimeout(ctx, portPairTimeout+tunnel.HandshakeTimeout)
+		rc, rest, rep, err := s.rp.dial(ctx, ac.remote.Addr, replicaOp{Op: "portconn", Workspace: ac.key(), Conn: ac.id, Port: port})
+		cancel()
+		switch {
+		case err != nil:
+			return nil, err
+		case !rep.OK:
+			rc.Close()
+			return nil, pairError(rep.Status, rep.Error)
+		}
+		s.m.forwarded.WithLabelValues("out").Inc()
+		s.m.forwardedActive.Inc()
+		c, done = tunnel.WithPrefix(rc, rest), s.m.forwardedActive.Dec
+	} else {
+		up, status, msg := s.pairPortConn(ctx, ac, port)
+		if up.c == nil {
+			return nil, pairError(status, msg)
+		}
+		s.ports.track(up.c)
+		ac.splices.Add(1)
+		s.m.portConns.Inc()
+		c = &countConn{Conn: tunnel.WithPrefix(up.c, up.prefix), m: s.m}
+		done = func() {
+			s.ports.untrack(up.c)
+			ac.splices.Add(-1)
+			s.reg.changes.notify()
+		}
+	}
+	s.m.portStreams.Inc()
+	return &gaugedConn{Conn: c, done: func() { s.m.portStreams.Dec(); done() }}, nil
+}
+
+// pairError is the error of a data connection pairPortConn (or the holder) could not make.
+func pairError(status int, msg string) error {
+	switch status {
+	case http.StatusNotImplemented:
+		return errNoDataConn
+	case http.StatusServiceUnavailable:
+		if msg == errTooManyPending.Error() {
+			return errAgentBusy
+		}
+		return errors.New(msg)
+	}
+	return &tunnel.RemoteError{Msg: msg}
 }
 
 type gaugedConn struct {

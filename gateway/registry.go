@@ -48,6 +48,9 @@ type agentConn struct {
 	// remote is set on a workspace whose agent another replica holds (replica.go): sess
 	// and ctrl are nil, and streams are forwarded to the holder (forward.go).
 	remote *leaseInfo
+	// noDialBack: a data connection failed because the agent could not dial the gateway;
+	// endpoint URLs then use tunnel streams only.
+	noDialBack atomic.Bool
 }
 
 // done is closed when ac's connection ends; a workspace held by another replica has no
