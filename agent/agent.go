@@ -506,6 +506,9 @@ func (a *Agent) handshake(sess *yamux.Session) (*yamux.Stream, error) {
 	}
 	if !a.cfg.NoPortConns {
 		hello.Caps = []string{tunnel.CapPortConn}
+		if a.sshd != nil {
+			hello.Caps = append(hello.Caps, tunnel.CapSSHConn)
+		}
 	}
 	for _, e := range a.cfg.Plan.Endpoints {
 		hello.Endpoints = append(hello.Endpoints, tunnel.Endpoint{Name: e.Name, Port: e.TargetPort, Protocol: e.Protocol, Exposure: e.Exposure, Path: e.Path})

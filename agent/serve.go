@@ -98,34 +98,51 @@ func (s *server) port(h tunnel.Header, c net.Conn) {
 // io.Copy uses splice(2)). An open data connection counts as activity.
 func (s *server) portConn(h tunnel.Header, c net.Conn) {
 	defer c.Close()
-	if h.Port < 1 || h.Port > 65535 {
-		reply(c, fmt.Errorf("port %d is out of range", h.Port))
-		return
-	}
 	if h.Token == "" {
 		reply(c, errors.New("missing token"))
 		return
 	}
-	t, err := net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
-	if err != nil {
-		reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+	var t net.Conn // the port's connection; nil for SSH
+	switch {
+	case h.SSH && s.a.sshd == nil:
+		reply(c, errors.New("this agent has no SSH server"))
 		return
+	case h.SSH:
+	case h.Port < 1 || h.Port > 65535:
+		reply(c, fmt.Errorf("port %d is out of range", h.Port))
+		return
+	default:
+		var err error
+		t, err = net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
+		if err != nil {
+			reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+			return
+		}
 	}
 	hdr := http.Header{}
 	hdr.Set(tunnel.JobTokenHeader, s.a.cfg.Token)
 	hdr.Set(tunnel.PortTokenHeader, h.Token)
 	g, prefix, err := tunnel.DialUpgrade(context.Background(), strings.TrimRight(s.a.cfg.Gateway, "/")+tunnel.AgentPortPath, hdr, s.a.cfg.HTTPClient)
 	if err != nil {
-		t.Close()
+		if t != nil {
+			t.Close()
+		}
 		reply(c, errors.New(tunnel.ErrNoPortConn))
 		return
 	}
 	if reply(c, nil) != nil {
-		t.Close()
+		if t != nil {
+			t.Close()
+		}
 		g.Close()
 		return
 	}
 	c.Close()
+	if t == nil {
+		// serve counts the connection as activity itself.
+		s.a.sshd.serve(tunnel.WithPrefix(g, prefix))
+		return
+	}
 	s.a.active.Add(1)
 	defer func() { s.a.active.Add(-1); s.a.touch() }()
 	tunnel.Splice(g, prefix, t, nil)

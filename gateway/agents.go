@@ -112,6 +112,7 @@ func (s *Server) registerAgent(sess *yamux.Session, job *identity.Job, tok, name
 	ac.version = hello.Agent
 	ac.endpoints = hello.Endpoints
 	ac.portConns = slices.Contains(hello.Caps, tunnel.CapPortConn)
+	ac.sshConns = ac.portConns && slices.Contains(hello.Caps, tunnel.CapSSHConn)
 	ac.sshHostKey, ac.workingDir = VouchedSSHHostKey(hello.SSHHostKey), hello.WorkingDir
 	ac.setPhase(hello.Phase, "")
 	if _, refusal := AgentAdmission(JobFacts{Ref: job.Ref, Status: job.Status}, hello.Workspace); refusal != "" || hello.Workspace == "" {

@@ -52,6 +52,7 @@ type replicaOp struct {
 	Conn      uint64         `json:"conn,omitempty"`
 	Header    *tunnel.Header `json:"header,omitempty"`
 	Port      int            `json:"port,omitempty"`
+	SSH       bool           `json:"ssh,omitempty"` // portconn: an SSH data connection
 	Token     string         `json:"token,omitempty"`
 	JobHash   string         `json:"job_hash,omitempty"` // hex SHA-256 of the agent's job token
 }
@@ -153,9 +154,9 @@ func (s *Server) forwardStream(ctx context.Context, ac *agentConn, h tunnel.Head
 // forwardPortConn serves a port data connection to ac, held by another replica: the
 // holder pairs it with the agent's data connection, and the bytes go client ↔ this replica
 // ↔ holder ↔ agent, spliced at each hop.
-func (s *Server) forwardPortConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn, port int) {
+func (s *Server) forwardPortConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn, t dataTarget) {
 	ctx, cancel := context.WithTimeout(r.Context(), portPairTimeout+tunnel.HandshakeTimeout)
-	rc, rest, rep, err := s.rp.dial(ctx, ac.remote.Addr, replicaOp{Op: "portconn", Workspace: ac.key(), Conn: ac.id, Port: port})
+	rc, rest, rep, err := s.rp.dial(ctx, ac.remote.Addr, replicaOp{Op: "portconn", Workspace: ac.key(), Conn: ac.id, Port: t.Port, SSH: t.SSH})
 	cancel()
 	if err != nil {
 		httpError(w, http.StatusServiceUnavailable, err.Error())
@@ -171,7 +172,7 @@ func (s *Server) forwardPortConn(w http.ResponseWriter, r *http.Request, u *user
 		return
 	}
 	defer done()
-	s.splicePort(u, ac, c, prefix, pairedConn{c: rc, prefix: rest})
+	s.splicePort(u, ac, t, c, prefix, pairedConn{c: rc, prefix: rest})
 }
 
 // upgradeForwarded answers w with 101 once the holder accepted (rc), and counts the
@@ -350,7 +351,8 @@ func (rp *replicas) serveStream(c net.Conn, prefix []byte, ac *agentConn, op rep
 func (rp *replicas) servePort(c net.Conn, prefix []byte, ac *agentConn, op replicaOp, answer func(replicaReply) bool) {
 	s := rp.s
 	ctx, cancel := context.WithTimeout(context.Background(), portPairTimeout)
-	up, status, msg := s.pairPortConn(ctx, ac, op.Port)
+	t := dataTarget{Port: op.Port, SSH: op.SSH}
+	up, status, msg := s.pairPortConn(ctx, ac, t)
 	cancel()
 	if up.c == nil {
 		answer(replicaReply{Status: status, Error: msg})
@@ -363,7 +365,7 @@ func (rp *replicas) servePort(c net.Conn, prefix []byte, ac *agentConn, op repli
 	s.m.forwarded.WithLabelValues("in").Inc()
 	s.m.forwardedActive.Inc()
 	defer s.m.forwardedActive.Dec()
-	s.splicePort(nil, ac, c, prefix, up)
+	s.splicePort(nil, ac, t, c, prefix, up)
 }
 
 func (rp *replicas) serveAgentPort(c net.Conn, prefix []byte, op replicaOp, answer func(replicaReply) bool) {

@@ -206,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}", s.withWorkspace(RouteStatus, s.handleStatus))
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/tunnel", s.withWorkspace(RouteTunnel, s.handleTunnel))
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/port/{port}", s.handlePortConn)
+	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/ssh", s.handleSSHConn)
 	mux.HandleFunc("GET "+tunnel.AgentPortPath, s.handleAgentPort)
 	mux.HandleFunc("GET /api/v1/workspaces/{project}/{name}/terminal", s.withWorkspace(RouteTerminalAPI, s.handleTerminal))
 	mux.HandleFunc("/w/", s.handlePathProxy)
@@ -595,6 +596,9 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request, u *user, a
 	}
 	if ac.sshHostKey != "" {
 		w.Header().Set(tunnel.SSHHostKeyHeader, ac.sshHostKey)
+		if ac.sshConns {
+			w.Header().Set(tunnel.SSHConnHeader, "1")
+		}
 	}
 	sess, stop, ok := acceptSession(w, r)
 	if !ok {

@@ -41,6 +41,13 @@ type portPending struct {
 	conn chan pairedConn
 }
 
+// dataTarget is what a data connection reaches in the workspace: a port on its localhost,
+// or (SSH) the agent's SSH server.
+type dataTarget struct {
+	Port int
+	SSH  bool
+}
+
 // pairedConn is the agent's data connection; c == nil: a refused one.
 type pairedConn struct {
 	c      net.Conn
@@ -159,8 +166,24 @@ func (s *Server) handlePortConn(w http.ResponseWriter, r *http.Request) {
 	s.withWorkspace(RouteTunnel, s.servePortConn)(w, r)
 }
 
-// servePortConn asks ac's agent for a data connection to the port of the path and splices
-// it to r's connection (through the holder, when another replica holds the agent).
+// handleSSHConn serves GET /api/v1/workspaces/{project}/{name}/ssh with Upgrade: ws-port/1:
+// an SSH connection to the agent's server on a data connection of its own, authenticated
+// and checked like the tunnel route (an SSH stream grants what a shell grants).
+func (s *Server) handleSSHConn(w http.ResponseWriter, r *http.Request) {
+	if !tunnel.IsUpgrade(r) {
+		httpError(w, http.StatusBadRequest, "want Connection: Upgrade, Upgrade: "+tunnel.PortProtocol)
+		return
+	}
+	s.withWorkspace(RouteTunnel, func(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
+		if !ac.sshConns {
+			httpError(w, http.StatusNotImplemented, "the workspace's agent does not take SSH data connections")
+			return
+		}
+		s.serveDataConn(w, r, u, ac, dataTarget{SSH: true})
+	})(w, r)
+}
+
+// servePortConn serves a data connection to the port of the path.
 func (s *Server) servePortConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
 	port, err := strconv.Atoi(r.PathValue("port"))
 	if err != nil || port < 1 || port > 65535 {
@@ -171,15 +194,21 @@ func (s *Server) servePortConn(w http.ResponseWriter, r *http.Request, u *user, 
 		httpError(w, http.StatusNotImplemented, "the workspace's agent does not take port data connections")
 		return
 	}
+	s.serveDataConn(w, r, u, ac, dataTarget{Port: port})
+}
+
+// serveDataConn asks ac's agent for a data connection to t and splices it to r's
+// connection (through the holder, when another replica holds the agent).
+func (s *Server) serveDataConn(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn, t dataTarget) {
 	if s.draining.Load() {
 		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
 		return
 	}
 	if ac.remote != nil {
-		s.forwardPortConn(w, r, u, ac, port)
+		s.forwardPortConn(w, r, u, ac, t)
 		return
 	}
-	up, status, msg := s.pairPortConn(r.Context(), ac, port)
+	up, status, msg := s.pairPortConn(r.Context(), ac, t)
 	if up.c == nil {
 		httpError(w, status, msg)
 		return
@@ -189,12 +218,12 @@ func (s *Server) servePortConn(w http.ResponseWriter, r *http.Request, u *user, 
 		up.c.Close()
 		return
 	}
-	s.splicePort(u, ac, c, prefix, up)
+	s.splicePort(u, ac, t, c, prefix, up)
 }
 
-// pairPortConn asks ac's agent (held here) to dial a data connection for port and waits
+// pairPortConn asks ac's agent (held here) to dial a data connection for t and waits
 // for it; on failure it returns the HTTP status and message to answer.
-func (s *Server) pairPortConn(ctx context.Context, ac *agentConn, port int) (pairedConn, int, string) {
+func (s *Server) pairPortConn(ctx context.Context, ac *agentConn, t dataTarget) (pairedConn, int, string) {
 	tok, p, err := s.ports.add(ac)
 	if err != nil {
 		return pairedConn{}, http.StatusServiceUnavailable, err.Error()
@@ -205,7 +234,7 @@ func (s *Server) pairPortConn(ctx context.Context, ac *agentConn, port int) (pai
 	}()
 	ctx, cancel := context.WithTimeout(ctx, portPairTimeout)
 	defer cancel()
-	if err := s.askAgentPortConn(ctx, ac, port, tok); err != nil {
+	if err := s.askAgentPortConn(ctx, ac, t, tok); err != nil {
 		var re *tunnel.RemoteError
 		switch {
 		case errors.As(err, &re) && re.Msg == tunnel.ErrNoPortConn:
@@ -230,7 +259,7 @@ func (s *Server) pairPortConn(ctx context.Context, ac *agentConn, port int) (pai
 // splicePort joins a user's connection c (its first bytes prefix) to up, the agent's data
 // connection (or, on a front replica, the replica channel to the holder), until both end.
 // u's access is re-checked while it lasts (nil: the front replica does that).
-func (s *Server) splicePort(u *user, ac *agentConn, c net.Conn, prefix []byte, up pairedConn) {
+func (s *Server) splicePort(u *user, ac *agentConn, t dataTarget, c net.Conn, prefix []byte, up pairedConn) {
 	s.ports.track(c, up.c)
 	defer s.reg.changes.notify() // after the gauge below went down
 	defer s.ports.untrack(c, up.c)
@@ -239,22 +268,26 @@ func (s *Server) splicePort(u *user, ac *agentConn, c net.Conn, prefix []byte, u
 	if u != nil {
 		defer s.watchAccess(u, ac, func() { c.Close(); up.c.Close() })()
 	}
-	s.m.portStreams.Inc()
-	defer s.m.portStreams.Dec()
+	gauge := s.m.portStreams
+	if t.SSH {
+		gauge = s.m.sshConns
+	}
+	gauge.Inc()
+	defer gauge.Dec()
 	s.m.portConns.Inc()
 	toAgent, fromAgent := tunnel.Splice(c, prefix, up.c, up.prefix)
 	s.m.toAgent.Add(float64(toAgent))
 	s.m.fromAgent.Add(float64(fromAgent))
 }
 
-// askAgentPortConn asks ac to dial a data connection for port with tok.
-func (s *Server) askAgentPortConn(ctx context.Context, ac *agentConn, port int, tok string) error {
+// askAgentPortConn asks ac to dial a data connection for t with tok.
+func (s *Server) askAgentPortConn(ctx context.Context, ac *agentConn, t dataTarget, tok string) error {
 	st, err := s.agentStream(ac)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if _, err := tunnel.Request(ctx, st, tunnel.Header{Kind: tunnel.KindPortConn, Port: port, Token: tok}); err != nil {
+	if _, err := tunnel.Request(ctx, st, tunnel.Header{Kind: tunnel.KindPortConn, Port: t.Port, SSH: t.SSH, Token: tok}); err != nil {
 		var re *tunnel.RemoteError
 		if errors.As(err, &re) {
 			return re

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/yamux"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/ws-dev/ws/agent"
 	"github.com/ws-dev/ws/gwclient"
@@ -442,6 +443,55 @@ func TestEndpointURLDataConnections(t *testing.T) {
 			}
 			if code, body := get(closedPort(t), "/"); code != http.StatusBadGateway || !strings.Contains(body, "nothing listens on port") {
 				t.Errorf("closed port = %d %q", code, body)
+			}
+		})
+	}
+}
+
+// An SSH connection rides a data connection of its own when the agent takes them (no yamux
+// at the gateway or the agent), a tunnel stream otherwise; either way it reaches the
+// agent's server under the host key the gateway vouched for.
+func TestSSHDataConnections(t *testing.T) {
+	for _, noPortConns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("agent without data connections=%v", noPortConns), func(t *testing.T) {
+			g := startGateway(t, nil)
+			runAgent(t, g, noPortConns)
+			s, err := (&gwclient.Client{BaseURL: g.url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(s.SSHHostKey()))
+			if err != nil {
+				t.Fatalf("host key %q: %v", s.SSHHostKey(), err)
+			}
+			c, err := s.DialSSH(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc, chans, reqs, err := ssh.NewClientConn(c, "ws.demo", &ssh.ClientConfig{User: "ws", HostKeyCallback: ssh.FixedHostKey(key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := ssh.NewClient(cc, chans, reqs)
+			defer client.Close()
+			sess, err := client.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := sess.Output("echo over ssh")
+			if err != nil || string(out) != "over ssh\n" {
+				t.Fatalf("exec = %q, %v", out, err)
+			}
+			if got, want := g.metric(t, "ws_gateway_ssh_connections_active"), "1"; got != want {
+				t.Errorf("ssh connections active = %q, want %s", got, want)
+			}
+			want := "1"
+			if noPortConns {
+				want = "0"
+			}
+			if got := g.metric(t, "ws_gateway_port_data_connections_total"); got != want {
+				t.Errorf("data connections = %q, want %s", got, want)
 			}
 		})
 	}

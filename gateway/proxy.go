@@ -115,7 +115,7 @@ func (p *proxy) dialData(ctx context.Context, ac *agentConn, port int) (net.Conn
 		s.m.forwardedActive.Inc()
 		c, done = tunnel.WithPrefix(rc, rest), s.m.forwardedActive.Dec
 	} else {
-		up, status, msg := s.pairPortConn(ctx, ac, port)
+		up, status, msg := s.pairPortConn(ctx, ac, dataTarget{Port: port})
 		if up.c == nil {
 			return nil, pairError(status, msg)
 		}

@@ -27,6 +27,7 @@ type agentConn struct {
 	endpoints   []tunnel.Endpoint
 	connectedAt time.Time
 	portConns   bool     // the agent opens port data connections (Hello caps)
+	sshConns    bool     // ... and SSH data connections (Hello caps)
 	sshHostKey  string   // the agent's SSH host key, as VouchedSSHHostKey accepted it
 	workingDir  string   // where its sessions start (Hello)
 	jobHash     [32]byte // SHA-256 of the job token, checked on data connections

@@ -72,6 +72,7 @@ type leaseInfo struct {
 	Version     string            `json:"version,omitempty"`
 	Endpoints   []tunnel.Endpoint `json:"endpoints,omitempty"`
 	PortConns   bool              `json:"port_conns,omitempty"`
+	SSHConns    bool              `json:"ssh_conns,omitempty"`
 	SSHHostKey  string            `json:"ssh_host_key,omitempty"` // as VouchedSSHHostKey accepted it
 	WorkingDir  string            `json:"working_dir,omitempty"`
 }
@@ -162,7 +163,7 @@ func (rp *replicas) info(ac *agentConn) leaseInfo {
 	phase, perr := ac.getPhase()
 	return leaseInfo{Replica: rp.cfg.ID, Addr: rp.cfg.Addr, Conn: ac.id, Job: ac.jobID, Pipeline: ac.pipelineID,
 		Project: ac.projectID, ProjectPath: ac.projectPath, Name: ac.name, User: ac.userID, Username: ac.username,
-		Connected: ac.connectedAt, Phase: phase, Error: perr, Version: ac.version, Endpoints: ac.endpoints, PortConns: ac.portConns,
+		Connected: ac.connectedAt, Phase: phase, Error: perr, Version: ac.version, Endpoints: ac.endpoints, PortConns: ac.portConns, SSHConns: ac.sshConns,
 		SSHHostKey: ac.sshHostKey, WorkingDir: ac.workingDir}
 }
 
@@ -394,7 +395,7 @@ func (rp *replicas) watchStore() {
 func (rp *replicas) remote(l *leaseInfo) *agentConn {
 	ac := &agentConn{id: l.Conn, jobID: l.Job, pipelineID: l.Pipeline, projectID: l.Project, projectPath: l.ProjectPath,
 		name: l.Name, userID: l.User, username: l.Username, version: l.Version, endpoints: l.Endpoints,
-		connectedAt: l.Connected, portConns: l.PortConns, sshHostKey: l.SSHHostKey, workingDir: l.WorkingDir, remote: l}
+		connectedAt: l.Connected, portConns: l.PortConns, sshConns: l.SSHConns, sshHostKey: l.SSHHostKey, workingDir: l.WorkingDir, remote: l}
 	ac.phase.Store(&[2]string{l.Phase, l.Error})
 	return ac
 }

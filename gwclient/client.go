@@ -130,6 +130,8 @@ type Session struct {
 	// portConn says the gateway offered them (PortConnHeader).
 	project, name string
 	portConn      atomic.Bool
+	// sshConn says the gateway offered SSH data connections (SSHConnHeader).
+	sshConn atomic.Bool
 	// hostKey is the workspace's SSH host key as the gateway vouches for it
 	// (tunnel.SSHHostKeyHeader); "" when it has none.
 	hostKey string
@@ -154,6 +156,7 @@ func (c *Client) Connect(ctx context.Context, project, name string) (*Session, e
 	}
 	s := &Session{y: y, c: c, project: project, name: name, hostKey: resp.Header.Get(tunnel.SSHHostKeyHeader)}
 	s.portConn.Store(!c.NoPortConns && (c.ForcePortConns || resp.Header.Get(tunnel.PortConnHeader) == "1"))
+	s.sshConn.Store(!c.NoPortConns && resp.Header.Get(tunnel.SSHConnHeader) == "1")
 	return s, nil
 }
 
@@ -172,25 +175,45 @@ func (s *Session) Done() <-chan struct{} { return s.y.CloseChan() }
 // session.
 func (s *Session) DialPort(ctx context.Context, port int) (net.Conn, error) {
 	if s.portConn.Load() {
-		c, err := s.dialPortConn(ctx, port)
-		if err == nil {
-			return c, nil
-		}
-		var ue *tunnel.UpgradeError
-		if errors.As(err, &ue) {
-			switch ue.Status {
-			case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusConflict:
-				return nil, &StatusError{Status: ue.Status, Message: ue.Message}
-			case http.StatusBadGateway:
-				if ue.Message != "" {
-					return nil, &tunnel.RemoteError{Msg: ue.Message}
-				}
-			case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusBadRequest:
-				s.portConn.Store(false) // not offered after all: stay on yamux
-			}
+		c, err := s.dialDataConn(ctx, fmt.Sprintf("/port/%d", port))
+		switch {
+		case errors.Is(err, errNotOffered):
+			s.portConn.Store(false) // stay on yamux
+		case c != nil || err != nil:
+			return c, err
 		}
 	}
 	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindPort, Port: port})
+}
+
+// errNotOffered: the gateway does not take such data connections after all.
+var errNotOffered = errors.New("data connections not offered")
+
+// dialDataConn opens a data connection to the route (under the workspace's path). A
+// refusal is an error; errNotOffered means the gateway does not take such connections
+// after all; (nil, nil) that this one failed for another reason. In both cases the caller
+// uses the tunnel's yamux session.
+func (s *Session) dialDataConn(ctx context.Context, route string) (net.Conn, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+s.c.Token)
+	c, prefix, err := tunnel.DialUpgrade(ctx, s.c.path(s.project, s.name, route), h, s.c.HTTP)
+	if err == nil {
+		return tunnel.WithPrefix(c, prefix), nil
+	}
+	var ue *tunnel.UpgradeError
+	if errors.As(err, &ue) {
+		switch ue.Status {
+		case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusConflict:
+			return nil, &StatusError{Status: ue.Status, Message: ue.Message}
+		case http.StatusBadGateway:
+			if ue.Message != "" {
+				return nil, &tunnel.RemoteError{Msg: ue.Message}
+			}
+		case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusBadRequest:
+			return nil, errNotOffered
+		}
+	}
+	return nil, nil
 }
 
 // SSHHostKey is the workspace's SSH host key (authorized_keys form) as the gateway vouches
@@ -206,21 +229,22 @@ func (s *Session) DialSSH(ctx context.Context) (net.Conn, error) {
 	if s.hostKey == "" {
 		return nil, ErrNoSSH
 	}
+	if s.sshConn.Load() {
+		// On a data connection of its own, like a port: no yamux framing at the
+		// gateway or the agent (docs/benchmarks.md, SSH).
+		c, err := s.dialDataConn(ctx, "/ssh")
+		switch {
+		case errors.Is(err, errNotOffered):
+			s.sshConn.Store(false)
+		case c != nil || err != nil:
+			return c, err
+		}
+	}
 	return tunnel.Open(ctx, s.y, tunnel.Header{Kind: tunnel.KindSSH})
 }
 
 // UsesPortConns says whether DialPort uses port data connections.
 func (s *Session) UsesPortConns() bool { return s.portConn.Load() }
-
-func (s *Session) dialPortConn(ctx context.Context, port int) (net.Conn, error) {
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+s.c.Token)
-	c, prefix, err := tunnel.DialUpgrade(ctx, s.c.path(s.project, s.name, fmt.Sprintf("/port/%d", port)), h, s.c.HTTP)
-	if err != nil {
-		return nil, err
-	}
-	return tunnel.WithPrefix(c, prefix), nil
-}
 
 // ExecOptions describes a shell or command session.
 type ExecOptions struct {

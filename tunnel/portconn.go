@@ -33,7 +33,16 @@ const (
 	CapPortConn = "portconn"
 	// KindPortConn asks the agent to open a port data connection: fields
 	// Port and Token; the agent replies once the connection is upgraded.
+	// With Header.SSH the data connection carries an SSH connection to the
+	// agent's server instead of a port.
 	KindPortConn = "portconn"
+	// CapSSHConn is the Hello capability of an agent that also serves SSH on
+	// data connections (KindPortConn with Header.SSH).
+	CapSSHConn = "sshconn"
+	// SSHConnHeader is set to "1" on the 101 of a CLI tunnel when the gateway
+	// and the workspace's agent both take SSH data connections
+	// (GET .../ssh with Upgrade: ws-port/1).
+	SSHConnHeader = "WS-SSH-Conn"
 )
 
 // ErrNoPortConn is the agent's reply when it cannot dial the gateway a data

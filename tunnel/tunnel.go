@@ -84,6 +84,9 @@ type Header struct {
 	// Token is a portconn's one-time token, sent back by the agent on its
 	// data connection.
 	Token string `json:"token,omitempty"`
+	// SSH makes a portconn's data connection carry an SSH connection to the
+	// agent's server (Port unused).
+	SSH bool `json:"ssh,omitempty"`
 }
 
 // Reply is the receiver's answer to a Header: OK, or an error message meant
