@@ -505,7 +505,7 @@ func TestContainerfile(t *testing.T) {
 // TestHelmTemplateGatewaySettings: the chart passes the gateway's limits and its (unsafe)
 // path-based URLs only when set, so the defaults stay the gateway's own.
 func TestHelmTemplateGatewaySettings(t *testing.T) {
-	vars := []string{"WS_GATEWAY_PATH_URLS", "WS_GATEWAY_MAX_TUNNEL_STREAMS", "WS_GATEWAY_MAX_AGENT_STREAMS", "WS_GATEWAY_MAX_SESSIONS_PER_USER"}
+	vars := []string{"WS_GATEWAY_PATH_URLS", "WS_GATEWAY_MAX_TUNNEL_STREAMS", "WS_GATEWAY_MAX_AGENT_STREAMS", "WS_GATEWAY_MAX_USER_CONNS", "WS_GATEWAY_MAX_SESSIONS_PER_USER"}
 	out, err := runHelm(t, "template", "ws-gateway", chartDir)
 	if err != nil {
 		t.Fatal(err)
@@ -516,11 +516,11 @@ func TestHelmTemplateGatewaySettings(t *testing.T) {
 		}
 	}
 	out, err = runHelm(t, "template", "ws-gateway", chartDir, "--set",
-		"gateway.pathUrls=true,gateway.limits.maxTunnelStreams=100,gateway.limits.maxAgentStreams=200,gateway.limits.maxSessionsPerUser=5")
+		"gateway.pathUrls=true,gateway.limits.maxTunnelStreams=100,gateway.limits.maxAgentStreams=200,gateway.limits.maxUserConns=300,gateway.limits.maxSessionsPerUser=5")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range []string{`"true"`, `"100"`, `"200"`, `"5"`} {
+	for i, want := range []string{`"true"`, `"100"`, `"200"`, `"300"`, `"5"`} {
 		if !strings.Contains(out, "- name: "+vars[i]+"\n              value: "+want) {
 			t.Errorf("rendering lacks %s=%s:\n%s", vars[i], want, out)
 		}

@@ -81,6 +81,10 @@ type Config struct {
 	// with the yamux window, bounds the memory one workspace can take.
 	MaxTunnelStreams int
 	MaxAgentStreams  int
+	// MaxUserConns bounds the long-lived connections one user holds on one replica: CLI
+	// tunnels, web terminals and data connections (port-forward, SSH); default
+	// DefaultMaxUserConns.
+	MaxUserConns int
 	// MaxSessionsPerUser bounds one user's browser sessions (default
 	// DefaultMaxSessionsPerUser); a new one ends the oldest.
 	MaxSessionsPerUser int
@@ -117,9 +121,12 @@ type Server struct {
 	web      *webState // the web page (webui.go)
 	draining atomic.Bool
 
-	mu      sync.Mutex
-	clients map[*yamux.Session]struct{}
-	ports   *portConns
+	mu        sync.Mutex
+	clients   map[*yamux.Session]struct{}
+	userConns map[int64]int // open long-lived connections by user ID (MaxUserConns)
+	ports     *portConns
+	// userLimitLogged is when the per-user limit was last logged (once a minute at most).
+	userLimitLogged atomic.Int64
 }
 
 // New returns a gateway for cfg.
@@ -174,11 +181,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxAgentStreams <= 0 {
 		cfg.MaxAgentStreams = DefaultMaxAgentStreams
 	}
+	if cfg.MaxUserConns <= 0 {
+		cfg.MaxUserConns = DefaultMaxUserConns
+	}
 	if cfg.MaxSessionsPerUser <= 0 {
 		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
 	}
 	s := &Server{cfg: cfg, public: pu, origin: pu.Scheme + "://" + pu.Host, clock: cfg.Clock, log: cfg.Logger, reg: newRegistry(),
-		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, ports: newPortConns(cfg.Clock), store: cfg.Store}
+		m: newMetrics(), clients: map[*yamux.Session]struct{}{}, userConns: map[int64]int{}, ports: newPortConns(cfg.Clock), store: cfg.Store}
 	s.eps = &endpointAuth{s: s}
 	for _, o := range cfg.AllowedOrigins {
 		if originMatches(o, "http://1-x--1."+cfg.EndpointDomain) || originMatches(o, "https://1-x--1."+cfg.EndpointDomain) {
@@ -600,6 +610,11 @@ func (s *Server) handleTunnel(w http.ResponseWriter, r *http.Request, u *user, a
 			w.Header().Set(tunnel.SSHConnHeader, "1")
 		}
 	}
+	release, ok := s.userConn(w, u)
+	if !ok {
+		return
+	}
+	defer release()
 	sess, stop, ok := acceptSession(w, r)
 	if !ok {
 		return
@@ -689,6 +704,46 @@ func (s *Server) relayClientStream(ac *agentConn, st net.Conn, cid uint64, relea
 		defer g.Dec()
 	}
 	tunnel.Relay(c, up)
+}
+
+// userConnsOf returns how many long-lived connections user id holds on this replica.
+func (s *Server) userConnsOf(id int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userConns[id]
+}
+
+// userConn takes one of u's long-lived connections on this replica (a CLI tunnel, a web
+// terminal, a data connection) until release; when u holds MaxUserConns already it answers
+// 429 itself and returns false. Each of those is bounded on its own (streams per tunnel,
+// per agent); this bounds how many of them one user can open in parallel.
+func (s *Server) userConn(w http.ResponseWriter, u *user) (release func(), ok bool) {
+	s.mu.Lock()
+	n := s.userConns[u.ID]
+	if ok = StreamAllowed(n, s.cfg.MaxUserConns); ok {
+		s.userConns[u.ID] = n + 1
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.m.streamLimit.WithLabelValues("user").Inc()
+		now := s.clock.Now().UnixNano()
+		if last := s.userLimitLogged.Load(); now-last >= int64(time.Minute) && s.userLimitLogged.CompareAndSwap(last, now) {
+			s.log.Warn("user connection limit reached: refusing new connections", "user", u.Username, "limit", s.cfg.MaxUserConns)
+		}
+		httpError(w, http.StatusTooManyRequests, fmt.Sprintf("you have %d connections open through this gateway (tunnels, terminals, forwarded ports, SSH), the most it allows; close some and try again", n))
+		return nil, false
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.userConns[u.ID]--; s.userConns[u.ID] <= 0 {
+				delete(s.userConns, u.ID)
+			}
+			s.mu.Unlock()
+			s.reg.changes.notify()
+		})
+	}, true
 }
 
 // errAgentBusy: the agent has as many streams open as the gateway allows one agent.

@@ -293,6 +293,9 @@ const (
 	// DefaultMaxAgentStreams bounds the streams open to one agent (all users, all kinds),
 	// and so, with the yamux window, the memory one agent can make the gateway hold.
 	DefaultMaxAgentStreams = 4096
+	// DefaultMaxUserConns bounds the CLI tunnels, web terminals and data connections one
+	// user holds open on one replica.
+	DefaultMaxUserConns = 256
 	// DefaultMaxSessionsPerUser bounds a user's web sessions; the oldest goes first.
 	DefaultMaxSessionsPerUser = 20
 	// maxEndpointSessionsPerSession bounds the endpoint cookies one web session made.

@@ -204,6 +204,11 @@ func (s *Server) serveDataConn(w http.ResponseWriter, r *http.Request, u *user, 
 		httpError(w, http.StatusServiceUnavailable, "gateway is shutting down")
 		return
 	}
+	release, ok := s.userConn(w, u)
+	if !ok {
+		return
+	}
+	defer release()
 	if ac.remote != nil {
 		s.forwardPortConn(w, r, u, ac, t)
 		return

@@ -496,3 +496,46 @@ func TestSSHDataConnections(t *testing.T) {
 		})
 	}
 }
+
+// One user's parallel connections are bounded (tunnels, data connections): beyond the limit
+// a 429 that says what to do; a closed one frees its place.
+func TestUserConnectionLimit(t *testing.T) {
+	g := startGateway(t, func(c *Config) { c.MaxUserConns = 2 })
+	runAgent(t, g, false)
+	port := echoPort(t)
+	cl := &gwclient.Client{BaseURL: g.url, Token: "tok-ada"}
+	s1, err := cl.Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Close()
+	c, err := s1.DialPort(context.Background(), port) // a data connection: the second
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// An exchange that leaves the connection open (echo would end it).
+	if _, err := io.WriteString(c, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	if b := make([]byte, 4); func() error { _, err := io.ReadFull(c, b); return err }() != nil || string(b) != "ping" {
+		t.Fatalf("data connection: %q", b)
+	}
+	var se *gwclient.StatusError
+	if _, err := s1.DialPort(context.Background(), port); !errors.As(err, &se) || se.Status != http.StatusTooManyRequests || !strings.Contains(se.Message, "close some and try again") {
+		t.Fatalf("third connection (data) = %v, want 429 with advice", err)
+	}
+	if _, err := cl.Connect(context.Background(), "42", "demo"); !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+		t.Fatalf("third connection (tunnel) = %v, want 429", err)
+	}
+	if got := g.metric(t, `ws_gateway_stream_limit_refusals_total{where="user"}`); got != "2" {
+		t.Errorf("user limit refusals = %q, want 2", got)
+	}
+	c.Close()
+	waitFor(t, g.s, "the data connection's place to be freed", func() bool { return g.s.userConnsOf(7) == 1 })
+	s2, err := cl.Connect(context.Background(), "42", "demo")
+	if err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+	s2.Close()
+}

@@ -29,6 +29,11 @@ type TerminalMessage struct {
 }
 
 func (s *Server) handleTerminal(w http.ResponseWriter, r *http.Request, u *user, ac *agentConn) {
+	release, ok := s.userConn(w, u)
+	if !ok {
+		return
+	}
+	defer release()
 	q := r.URL.Query()
 	cols, _ := strconv.Atoi(q.Get("cols"))
 	rows, _ := strconv.Atoi(q.Get("rows"))

@@ -46,6 +46,9 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
+	if e.Status == http.StatusTooManyRequests && e.Message != "" {
+		return e.Message // a limit that says what to do; the rate limit below says nothing
+	}
 	switch e.Status {
 	case http.StatusUnauthorized:
 		return "the gateway rejected your GitLab token"

@@ -3,7 +3,6 @@
 package agent
 
 import (
-	"context"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -28,9 +27,6 @@ func NewCmdAgent(f *cmdutil.Factory, runF func(args []string) error) *cobra.Comm
 				return runF(args)
 			}
 			ctx := c.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
 			self := []string{"/proc/self/exe", "agent"}
 			if exe, err := os.Executable(); err == nil {
 				self[0] = exe

@@ -180,9 +180,6 @@ func CompleteWorkspaces(f *Factory, project *string) cobra.CompletionFunc {
 }
 
 func cachedGitLabNames(ctx context.Context, f *Factory, project string) []string {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	s, err := f.Config()
 	if err != nil || !s.Token.Set() {
 		return nil

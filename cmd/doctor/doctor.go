@@ -153,9 +153,6 @@ type doctor struct {
 }
 
 func doctorRun(ctx context.Context, opts *DoctorOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	f := opts.Factory
 	s, err := f.Config()
 	if err != nil {

@@ -47,6 +47,7 @@ type ServeOptions struct {
 	// Limits (0: the gateway's defaults).
 	MaxTunnelStreams   int
 	MaxAgentStreams    int
+	MaxUserConns       int
 	MaxSessionsPerUser int
 	// Replicas (docs/gateway.md, "Replicas"): the shared Redis, this replica's channel
 	// listener and the address the others reach it at, and the replicas' secret
@@ -79,6 +80,7 @@ type fileConfig struct {
 	OAuthSecretFile  string   `yaml:"oauth-client-secret-file"`
 	MaxTunnelStreams *int     `yaml:"max-tunnel-streams"`
 	MaxAgentStreams  *int     `yaml:"max-agent-streams"`
+	MaxUserConns     *int     `yaml:"max-user-conns"`
 	MaxSessions      *int     `yaml:"max-sessions-per-user"`
 	RedisURL         string   `yaml:"redis-url"`
 	ReplicaListen    string   `yaml:"replica-listen"`
@@ -124,7 +126,7 @@ See docs/gateway.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			opts.set = map[string]bool{}
-			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-sessions-per-user", "redis-url", "replica-listen", "replica-addr", "replica-secret-file", "drain-timeout"} {
+			for _, name := range []string{"listen", "gitlab-url", "public-url", "tls-cert", "tls-key", "endpoint-domain", "path-urls", "allow-maintainers", "allowed-origins", "oauth-client-id", "oauth-client-secret", "oauth-client-secret-file", "max-tunnel-streams", "max-agent-streams", "max-user-conns", "max-sessions-per-user", "redis-url", "replica-listen", "replica-addr", "replica-secret-file", "drain-timeout"} {
 				opts.set[name] = c.Flags().Changed(name)
 			}
 			if err := opts.resolve(); err != nil {
@@ -152,6 +154,7 @@ See docs/gateway.md.`,
 	fl.StringVar(&opts.OAuthClientSecretFile, "oauth-client-secret-file", "", "`file` holding the OAuth application's secret")
 	fl.IntVar(&opts.MaxTunnelStreams, "max-tunnel-streams", gw.DefaultMaxTunnelStreams, "streams one CLI tunnel may have open")
 	fl.IntVar(&opts.MaxAgentStreams, "max-agent-streams", gw.DefaultMaxAgentStreams, "streams and port connections open to one workspace's agent")
+	fl.IntVar(&opts.MaxUserConns, "max-user-conns", gw.DefaultMaxUserConns, "CLI tunnels, web terminals and port/SSH data connections one user holds open on this replica")
 	fl.IntVar(&opts.MaxSessionsPerUser, "max-sessions-per-user", gw.DefaultMaxSessionsPerUser, "browser sessions per user; a new one ends the oldest")
 	fl.StringVar(&opts.RedisURL, "redis-url", "", "shared Redis of several replicas: redis://[:password@]host:port/db, rediss://, redis+sentinel://, redis+cluster:// (docs/gateway.md); none: one gateway, state in memory")
 	fl.StringVar(&opts.ReplicaListen, "replica-listen", ":8081", "with --redis-url: address of the replica channel listener (other replicas only, never the public load balancer)")
@@ -175,7 +178,7 @@ func (o *ServeOptions) resolve() error {
 		dec := yaml.NewDecoder(strings.NewReader(string(b)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, errEOF) {
-			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-sessions-per-user, redis-url, replica-listen, replica-addr, replica-secret-file, drain-timeout"}
+			return &cmdutil.HintError{Err: fmt.Errorf("%s: %w", path, err), Hint: "keys are the flag names: listen, gitlab-url, public-url, tls-cert, tls-key, endpoint-domain, path-urls, allow-maintainers, allowed-origins, oauth-client-id, oauth-client-secret, oauth-client-secret-file, max-tunnel-streams, max-agent-streams, max-user-conns, max-sessions-per-user, redis-url, replica-listen, replica-addr, replica-secret-file, drain-timeout"}
 		}
 	}
 	str := func(flag string, dst *string, file string) {
@@ -224,7 +227,7 @@ func (o *ServeOptions) resolve() error {
 		flag string
 		dst  *int
 		file *int
-	}{{"max-tunnel-streams", &o.MaxTunnelStreams, fc.MaxTunnelStreams}, {"max-agent-streams", &o.MaxAgentStreams, fc.MaxAgentStreams},
+	}{{"max-tunnel-streams", &o.MaxTunnelStreams, fc.MaxTunnelStreams}, {"max-agent-streams", &o.MaxAgentStreams, fc.MaxAgentStreams}, {"max-user-conns", &o.MaxUserConns, fc.MaxUserConns},
 		{"max-sessions-per-user", &o.MaxSessionsPerUser, fc.MaxSessions}} {
 		if !o.set[n.flag] {
 			env := "WS_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(n.flag, "-", "_"))
@@ -335,15 +338,12 @@ func (o *ServeOptions) resolveReplica(fc fileConfig) error {
 }
 
 func serveRun(ctx context.Context, o *ServeOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	logger := slog.New(slog.NewTextHandler(o.IO.ErrOut, nil))
 	cfg := gw.Config{
 		GitLabURL: o.GitLabURL, PublicURL: o.PublicURL, EndpointDomain: o.EndpointDomain,
 		PathURLs: o.PathURLs, AllowMaintainers: o.AllowMaintainers, AllowedOrigins: o.AllowedOrigins, Logger: logger,
 		TLS: o.TLSCert != "", OAuthClientID: o.OAuthClientID, OAuthClientSecret: o.OAuthClientSecret,
-		MaxTunnelStreams: o.MaxTunnelStreams, MaxAgentStreams: o.MaxAgentStreams, MaxSessionsPerUser: o.MaxSessionsPerUser,
+		MaxTunnelStreams: o.MaxTunnelStreams, MaxAgentStreams: o.MaxAgentStreams, MaxUserConns: o.MaxUserConns, MaxSessionsPerUser: o.MaxSessionsPerUser,
 	}
 	var counter atomic.Pointer[gw.Server] // counts Redis errors once the gateway exists
 	var rln net.Listener                  // the replica channel

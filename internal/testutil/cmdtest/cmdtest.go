@@ -1,5 +1,5 @@
 // Package cmdtest runs one command's flag parsing in tests, through the
-// runF hook every command constructor takes (docs/style.md §3).
+// runF hook every command constructor takes (as gh's commands do: NewCmdX(f, runF)).
 package cmdtest
 
 import (
