@@ -204,6 +204,7 @@ func (a *Agent) Run(ctx context.Context) (Reason, error) {
 		a.logf("no gateway configured: running start-up commands only; no terminal or ports")
 	}
 	go func() {
+		a.prepareVolumes()     // agent/volumes.go: the devfile's volumes, before anything uses them
 		a.installDotfiles(ctx) // agent/dotfiles.go: before postStart, as Codespaces does
 		if err := a.RunSteps(ctx, "postStart", a.cfg.Plan.PostStart); err != nil {
 			if ctx.Err() == nil {
@@ -261,6 +262,7 @@ func (a *Agent) RunHook(ctx context.Context, hook string) error {
 		a.preStop()
 		err = a.RunSteps(ctx, "postStop", a.cfg.Plan.PostStop)
 	case "postStart":
+		a.prepareVolumes()
 		err = a.RunSteps(ctx, hook, a.cfg.Plan.PostStart)
 	case "preStop":
 		err = a.RunSteps(ctx, hook, a.cfg.Plan.PreStop)
