@@ -144,8 +144,16 @@ func Save(dir string, st *State) error {
 	return os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
 }
 
-// update loads, changes and saves the state in dir.
+// update loads, changes and saves the state in dir, under the state's lock: ws up and the
+// supervisor it started (two processes) update the same file, and a change made between
+// another's load and save was lost (ws up saved the supervisor's PID over the gateway
+// address the supervisor had just written: ws shell then had no gateway to reach).
 func update(dir string, f func(*State)) (*State, error) {
+	unlock, err := lockState(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st, err := Load(dir)
 	if err != nil {
 		return nil, err
