@@ -68,6 +68,12 @@ func (a *Agent) RunSteps(ctx context.Context, stage string, steps []plan.Step) e
 func (a *Agent) startCommand(stage string, c plan.Command) (*exec.Cmd, error) {
 	cmd := exec.Command("/bin/sh", "-c", c.CommandLine)
 	cmd.Dir = a.dir(c.WorkingDir)
+	if cmd.Dir != "" {
+		// exec would say "fork/exec /bin/sh: no such file or directory", naming the shell.
+		if fi, err := os.Stat(cmd.Dir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%s: start %s: its working directory %s does not exist (workingDir %q; is $CI_PROJECT_DIR the job's directory?)", stage, c.ID, cmd.Dir, c.WorkingDir)
+		}
+	}
 	cmd.Env = a.env()
 	for _, e := range c.Env {
 		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
