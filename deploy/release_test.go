@@ -57,7 +57,7 @@ func TestGoreleaserConfig(t *testing.T) {
 		t.Fatalf("%d builds, want 2 (ws and the slim agent ws-agent)", len(c.Builds))
 	}
 	for i, want := range []struct{ main, binary, goos string }{
-		{"./cmd/ws", "ws", "darwin,linux,windows"},
+		{"./cmd/ws", "ws", "darwin,linux"},
 		{"./cmd/" + compiler.AgentBinary, compiler.AgentBinary, "darwin,linux"},
 	} {
 		b := c.Builds[i]
@@ -160,6 +160,37 @@ func TestVersionStamped(t *testing.T) {
 	}
 	if root := testutil.RepoRoot(); bytes.Contains(data, []byte(root)) {
 		t.Errorf("the binary contains the checkout path %s: -trimpath did not apply", root)
+	}
+}
+
+// TestReleaseTargetsBuild compiles each binary of .goreleaser.yaml for each of its systems
+// (amd64), as goreleaser will: ws once listed windows, where it had not built since the
+// agent and local mode came (syscall.Kill, Setpgid, the process trees), and nothing noticed.
+// Gated like TestVersionStamped (a cold cross build takes minutes).
+func TestReleaseTargetsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: cross-builds ws (-short)")
+	}
+	if os.Getenv("CI") == "" && os.Getenv("WS_DEPLOY_BUILD") != "1" {
+		t.Skip("skipping: cross-builds ws for every release system (minutes on a cold cache); 'make check-deploy' and CI run it (WS_DEPLOY_BUILD=1)")
+	}
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), ".goreleaser.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goreleaserConfig
+	if err := yaml.Unmarshal(data, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range c.Builds {
+		for _, goos := range b.Goos {
+			build := exec.Command("go", "build", "-trimpath", "-o", os.DevNull, b.Main)
+			build.Dir = testutil.RepoRoot()
+			build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH=amd64")
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Errorf("GOOS=%s go build %s: %v\n%s", goos, b.Main, err, out)
+			}
+		}
 	}
 }
 
