@@ -571,9 +571,10 @@ func (a *Agent) closeLog() {
 func (a *Agent) writeLog(s string) {
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
-	io.WriteString(a.cfg.Out, s)
+	// A log line that cannot be written has nowhere else to be reported.
+	_, _ = io.WriteString(a.cfg.Out, s)
 	if a.logFile != nil {
-		a.logFile.WriteString(s)
+		_, _ = a.logFile.WriteString(s)
 	}
 }
 

@@ -41,7 +41,7 @@ func (s *server) close() {}
 
 func reply(c net.Conn, err error) error {
 	_ = c.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
-	defer c.SetWriteDeadline(time.Time{})
+	defer func() { _ = c.SetWriteDeadline(time.Time{}) }()
 	if err != nil {
 		return tunnel.WriteLine(c, tunnel.Reply{Error: err.Error()})
 	}
@@ -66,20 +66,20 @@ func (s *server) handle(st *yamux.Stream) {
 	case tunnel.KindSSH:
 		s.ssh(c)
 	default:
-		reply(c, fmt.Errorf("unknown stream kind %q", h.Kind))
+		_ = reply(c, fmt.Errorf("unknown stream kind %q", h.Kind))
 		c.Close()
 	}
 }
 
 func (s *server) port(h tunnel.Header, c net.Conn) {
 	if h.Port < 1 || h.Port > 65535 {
-		reply(c, fmt.Errorf("port %d is out of range", h.Port))
+		_ = reply(c, fmt.Errorf("port %d is out of range", h.Port))
 		c.Close()
 		return
 	}
 	t, err := net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
 	if err != nil {
-		reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+		_ = reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
 		c.Close()
 		return
 	}
@@ -99,23 +99,23 @@ func (s *server) port(h tunnel.Header, c net.Conn) {
 func (s *server) portConn(h tunnel.Header, c net.Conn) {
 	defer c.Close()
 	if h.Token == "" {
-		reply(c, errors.New("missing token"))
+		_ = reply(c, errors.New("missing token"))
 		return
 	}
 	var t net.Conn // the port's connection; nil for SSH
 	switch {
 	case h.SSH && s.a.sshd == nil:
-		reply(c, errors.New("this agent has no SSH server"))
+		_ = reply(c, errors.New("this agent has no SSH server"))
 		return
 	case h.SSH:
 	case h.Port < 1 || h.Port > 65535:
-		reply(c, fmt.Errorf("port %d is out of range", h.Port))
+		_ = reply(c, fmt.Errorf("port %d is out of range", h.Port))
 		return
 	default:
 		var err error
 		t, err = net.DialTimeout("tcp", net.JoinHostPort("localhost", strconv.Itoa(h.Port)), 5*time.Second)
 		if err != nil {
-			reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
+			_ = reply(c, fmt.Errorf("nothing listens on port %d in the workspace", h.Port))
 			return
 		}
 	}
@@ -127,7 +127,7 @@ func (s *server) portConn(h tunnel.Header, c net.Conn) {
 		if t != nil {
 			t.Close()
 		}
-		reply(c, errors.New(tunnel.ErrNoPortConn))
+		_ = reply(c, errors.New(tunnel.ErrNoPortConn))
 		return
 	}
 	if reply(c, nil) != nil {
@@ -174,7 +174,7 @@ func (s *server) attach(h tunnel.Header, c net.Conn) {
 	p := s.pending[h.Session]
 	s.mu.Unlock()
 	if p == nil {
-		reply(c, errors.New("no such session"))
+		_ = reply(c, errors.New("no such session"))
 		c.Close()
 		return
 	}
@@ -183,17 +183,20 @@ func (s *server) attach(h tunnel.Header, c net.Conn) {
 		ch = p.stderr
 	}
 	if ch == nil {
-		reply(c, errors.New("session takes no stderr stream"))
+		_ = reply(c, errors.New("session takes no stderr stream"))
 		c.Close()
 		return
 	}
 	select {
 	case ch <- c:
 		// The session's process starts once all its streams are here;
-		// a start failure is reported in the exit message.
-		reply(c, nil)
+		// a start failure is reported in the exit message. A stream whose
+		// reply fails is dead: end it, so the session sees it gone.
+		if reply(c, nil) != nil {
+			c.Close()
+		}
 	default:
-		reply(c, errors.New("stream already attached"))
+		_ = reply(c, errors.New("stream already attached"))
 		c.Close()
 	}
 }
@@ -203,7 +206,7 @@ func (s *server) attach(h tunnel.Header, c net.Conn) {
 func (s *server) session(h tunnel.Header, ctl net.Conn) {
 	defer ctl.Close()
 	if h.Session == "" {
-		reply(ctl, errors.New("missing session id"))
+		_ = reply(ctl, errors.New("missing session id"))
 		return
 	}
 	p := &pendingSession{data: make(chan net.Conn, 1)}
@@ -213,7 +216,7 @@ func (s *server) session(h tunnel.Header, ctl net.Conn) {
 	s.mu.Lock()
 	if s.pending[h.Session] != nil {
 		s.mu.Unlock()
-		reply(ctl, errors.New("session id in use"))
+		_ = reply(ctl, errors.New("session id in use"))
 		return
 	}
 	s.pending[h.Session] = p
@@ -264,7 +267,7 @@ func (s *server) session(h tunnel.Header, ctl net.Conn) {
 	}
 	_ = ctl.SetWriteDeadline(time.Now().Add(tunnel.WriteTimeout))
 	_ = tunnel.WriteLine(ctl, m)
-	tunnel.CloseWrite(ctl)
+	_ = tunnel.CloseWrite(ctl)
 	if sess.loopStarted {
 		// Let the client close its side, so the exit message is not lost
 		// to a reset.
@@ -325,7 +328,7 @@ func (s *server) runPTY(h tunnel.Header, ps *procSession, data net.Conn) (int, e
 	err = cmd.Wait()
 	close(ps.done)
 	drained(outDone)
-	tunnel.CloseWrite(data)
+	_ = tunnel.CloseWrite(data)
 	return exitCode(err), nil
 }
 
@@ -347,15 +350,15 @@ func (s *server) runExec(h tunnel.Header, ps *procSession, data, stderr net.Conn
 	}
 	defer s.a.tree.Done(cmd)
 	go func() {
-		io.Copy(stdin, data)
+		_, _ = io.Copy(stdin, data) // ends when the client or the process closes its side
 		stdin.Close()
 	}()
 	ps.loopStarted = true
 	go ps.controlLoop(nil)
 	err = cmd.Wait()
 	close(ps.done)
-	tunnel.CloseWrite(data)
-	tunnel.CloseWrite(stderr)
+	_ = tunnel.CloseWrite(data)
+	_ = tunnel.CloseWrite(stderr)
 	return exitCode(err), nil
 }
 

@@ -87,7 +87,7 @@ func (d *sshd) stopping(why string) {
 // ssh serves one SSH connection arriving on a tunnel stream.
 func (s *server) ssh(c net.Conn) {
 	if s.a.sshd == nil {
-		reply(c, errors.New("this agent has no SSH server"))
+		_ = reply(c, errors.New("this agent has no SSH server"))
 		c.Close()
 		return
 	}

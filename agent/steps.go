@@ -119,7 +119,7 @@ func (a *Agent) prefixWriter(prefix string) io.Writer {
 		for sc.Scan() {
 			a.writeLog(prefix + sc.Text() + "\n")
 		}
-		io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, pr) // drain past an over-long line so writers never block
 	}()
 	return pw
 }

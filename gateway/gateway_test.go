@@ -131,8 +131,12 @@ func (g *testGateway) connectAgent(t *testing.T, token, workspace string, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
-	tunnel.WriteLine(st, tunnel.Hello{Version: version, Workspace: workspace})
+	if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tunnel.WriteLine(st, tunnel.Hello{Version: version, Workspace: workspace}); err != nil {
+		t.Fatal(err)
+	}
 	var w tunnel.Welcome
 	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil {
 		t.Fatalf("read Welcome: %v", err)
@@ -411,8 +415,13 @@ func TestBadControlStreamIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	st, _ := sess.OpenStream()
-	io.WriteString(st, "this is not json\n")
+	st, err := sess.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(st, "this is not json\n"); err != nil {
+		t.Fatal(err)
+	}
 	waitClosed(t, "the gateway to drop the session", sess.CloseChan())
 	if g.s.Agents() != 0 {
 		t.Error("agent with a malformed header registered")

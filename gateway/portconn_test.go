@@ -37,14 +37,28 @@ func echoPort(t *testing.T) int {
 				return
 			}
 			go func() {
-				io.Copy(c, c)
-				c.(*net.TCPConn).CloseWrite()
-				io.Copy(io.Discard, c)
+				// The client checks what comes back.
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+				_, _ = io.Copy(io.Discard, c)
 				c.Close()
 			}()
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startAgent runs a until the test ends; an error from Run fails the test.
+func startAgent(t *testing.T, a *agent.Agent) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := a.Run(ctx); err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // closedPort returns a loopback port nothing listens on.
@@ -61,11 +75,7 @@ func closedPort(t *testing.T) int {
 // runAgent runs a real agent for workspace demo (job 5) against g.
 func runAgent(t *testing.T, g *testGateway, noPortConns bool) {
 	t.Helper()
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: "demo"}, Token: "job-5-ws/demo", Gateway: g.url, NoPortConns: noPortConns, Out: io.Discard})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startAgent(t, agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: "demo"}, Token: "job-5-ws/demo", Gateway: g.url, NoPortConns: noPortConns, Out: io.Discard}))
 	waitFor(t, g.s, "the agent to connect", func() bool { return g.s.Agents() == 1 })
 }
 
@@ -197,9 +207,16 @@ func (g *testGateway) fakePortAgent(t *testing.T) *yamux.Session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sess.Close() })
-	st, _ := sess.OpenStream()
-	tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
-	tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: "demo", Caps: []string{tunnel.CapPortConn}})
+	st, err := sess.OpenStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tunnel.WriteLine(st, tunnel.Hello{Version: tunnel.Version, Workspace: "demo", Caps: []string{tunnel.CapPortConn}}); err != nil {
+		t.Fatal(err)
+	}
 	var w tunnel.Welcome
 	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil || !w.OK {
 		t.Fatalf("Welcome: %+v, %v", w, err)
@@ -268,7 +285,9 @@ func TestPortConnTokens(t *testing.T) {
 	// A refused attempt used the token up: the user's request then fails.
 	_, err = g.agentDial(h.Token, "job-5-ws/demo")
 	wantStatus(t, "token already tried without job token", err, 403)
-	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	if err := tunnel.WriteLine(st, tunnel.Reply{OK: true}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 	r := <-res
 	wantStatus(t, "user request whose token was burnt", r.err, 502)
@@ -280,7 +299,9 @@ func TestPortConnTokens(t *testing.T) {
 	if ac != nil {
 		ac.Close()
 	}
-	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	if err := tunnel.WriteLine(st, tunnel.Reply{OK: true}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 	r = <-res
 	wantStatus(t, "user request answered by another job", r.err, 502)
@@ -293,14 +314,16 @@ func TestPortConnTokens(t *testing.T) {
 	defer ac.Close()
 	_, err = g.agentDial(h.Token, "job-5-ws/demo")
 	wantStatus(t, "reused token", err, 403)
-	tunnel.WriteLine(st, tunnel.Reply{OK: true})
+	if err := tunnel.WriteLine(st, tunnel.Reply{OK: true}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 	r = <-res
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
 	defer r.c.Close()
-	go func() { io.WriteString(ac, "from agent"); tunnel.CloseWrite(ac) }()
+	go func() { _, _ = io.WriteString(ac, "from agent"); _ = tunnel.CloseWrite(ac) }() // the user's read checks it
 	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if b, err := io.ReadAll(r.c); string(b) != "from agent" {
 		t.Errorf("user read %q, %v", b, err)
@@ -313,7 +336,9 @@ func TestPortConnTokens(t *testing.T) {
 	g.s.ports.mu.Unlock()
 	_, err = g.agentDial(h.Token, "job-5-ws/demo")
 	wantStatus(t, "expired token", err, 403)
-	tunnel.WriteLine(st, tunnel.Reply{Error: "gave up"})
+	if err := tunnel.WriteLine(st, tunnel.Reply{Error: "gave up"}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 	r = <-res
 	wantStatus(t, "agent's refusal", r.err, 502)
@@ -384,13 +409,14 @@ func TestPortConnAgentCannotDial(t *testing.T) {
 				return
 			}
 			switch h.Kind {
+			// The client's DialPort and reads check these replies.
 			case tunnel.KindPortConn:
-				tunnel.WriteLine(c, tunnel.Reply{Error: tunnel.ErrNoPortConn})
+				_ = tunnel.WriteLine(c, tunnel.Reply{Error: tunnel.ErrNoPortConn})
 				c.Close()
 			case tunnel.KindPort:
-				tunnel.WriteLine(c, tunnel.Reply{OK: true})
-				io.Copy(c, c)
-				tunnel.CloseWrite(c)
+				_ = tunnel.WriteLine(c, tunnel.Reply{OK: true})
+				_, _ = io.Copy(c, c)
+				_ = tunnel.CloseWrite(c)
 			}
 		}
 	}()

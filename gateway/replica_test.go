@@ -52,7 +52,7 @@ func startReplicas(t *testing.T, n int) *replicaSet {
 			t.Fatal(err)
 		}
 		rsrv := &http.Server{Handler: s.ReplicaHandler()}
-		go rsrv.Serve(ln)
+		go func() { _ = rsrv.Serve(ln) }() // ErrServerClosed at the end
 		srv := httptest.NewServer(s.Handler())
 		t.Cleanup(func() { srv.Close(); rsrv.Close(); s.Shutdown(context.Background()) })
 		rs.gws = append(rs.gws, &testGateway{s: s, url: srv.URL, auth: a})
@@ -94,11 +94,7 @@ func roundRobin(t *testing.T, backends []string) string {
 // runAgentAt runs a real agent for workspace demo (job 5) dialing url.
 func runAgentAt(t *testing.T, url string) {
 	t.Helper()
-	a := agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: "demo"}, Token: "job-5-ws/demo", Gateway: url, Out: io.Discard})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startAgent(t, agent.New(agent.Config{Plan: &plan.Plan{Version: 1, Workspace: "demo"}, Token: "job-5-ws/demo", Gateway: url, Out: io.Discard}))
 }
 
 // holder waits until one replica holds the agent and returns its index.
@@ -227,8 +223,9 @@ func TestReplicaAnswerMustBeSigned(t *testing.T) {
 				defer c.Close()
 				buf := make([]byte, 4096)
 				_, _ = c.Read(buf)
-				io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+tunnel.PortProtocol+"\r\n\r\n")
-				tunnel.WriteLine(c, replicaReply{OK: true, MAC: "forged"})
+				// The test checks what reaches this forged replica.
+				_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+tunnel.PortProtocol+"\r\n\r\n")
+				_ = tunnel.WriteLine(c, replicaReply{OK: true, MAC: "forged"})
 				n, _ := io.Copy(io.Discard, c)
 				got.Add(n)
 			}()
@@ -237,7 +234,9 @@ func TestReplicaAnswerMustBeSigned(t *testing.T) {
 	l := leaseInfo{Replica: "evil", Addr: fake.Addr().String(), Conn: 9, Job: 5, Project: 42, ProjectPath: "g/app", Name: "demo", User: 7, Username: "ada"}
 	b, _ := json.Marshal(l)
 	sealed, _ := kv.Sealed(rs.store, []byte(testSecret))
-	_ = sealed.Set(context.Background(), leaseKey("42/demo"), b, time.Minute)
+	if err := sealed.Set(context.Background(), leaseKey("42/demo"), b, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	s, err := (&gwclient.Client{BaseURL: rs.gws[0].url, Token: "tok-ada"}).Connect(context.Background(), "42", "demo")
 	if err != nil {
 		t.Fatal(err)

@@ -494,7 +494,9 @@ func TestStreamLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := st.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := st.Read(make([]byte, 1)); n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("stream 7 on a tunnel limited to 6: read %d, %v; want it closed by the gateway", n, err)
 	}

@@ -73,7 +73,7 @@ func newWebGitLab(t *testing.T) *webGitLab {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, u)
+		_, _ = io.WriteString(w, u) // a failed write fails the client's request
 	})
 	mux.HandleFunc("GET /api/v4/projects/42/members/all/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if token(r) != carolTok || r.PathValue("id") != "3" {
@@ -81,7 +81,7 @@ func newWebGitLab(t *testing.T) *webGitLab {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"id":3,"username":"carol","access_level":40}`)
+		_, _ = io.WriteString(w, `{"id":3,"username":"carol","access_level":40}`)
 	})
 	g.Server = httptest.NewServer(mux)
 	t.Cleanup(g.Close)
@@ -129,10 +129,7 @@ func startWebGatewayWith(t *testing.T, mod func(*Config), endpoints []plan.Endpo
 		Token: webJobToken, Gateway: srv.URL, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "SHELL=/bin/sh", "PS1=$ "},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	startAgent(t, a)
 	waitFor(t, s, "agent connected and running", func() bool {
 		for _, ac := range s.reg.all() {
 			if p, _ := ac.getPhase(); p == "running" {
@@ -263,7 +260,9 @@ func TestWebBackendTerminal(t *testing.T) {
 	}
 	defer term.Close()
 	sc := readScreen(term)
-	io.WriteString(term, "stty size; echo hello-$((40+2))\n")
+	if _, err := io.WriteString(term, "stty size; echo hello-$((40+2))\n"); err != nil {
+		t.Fatal(err)
+	}
 	sc.wait(t, `33 101\r?\n(?s:.*)hello-42`)
 	if err := term.Resize(70, 20); err != nil {
 		t.Fatal(err)
@@ -273,7 +272,9 @@ func TestWebBackendTerminal(t *testing.T) {
 	// so ask again until it shows.
 	for i := 0; ; i++ {
 		n := sc.count(`SIZE:\d+ \d+`)
-		io.WriteString(term, "echo SIZE:$(stty size)\n")
+		if _, err := io.WriteString(term, "echo SIZE:$(stty size)\n"); err != nil {
+			t.Fatal(err)
+		}
 		sc.wait(t, fmt.Sprintf(`(?s)(?:SIZE:\d+ \d+.*){%d}`, n+1)) // this echo's answer
 		if m := sc.wait(t, `SIZE:(\d+ \d+)`); m[1] == "20 70" {
 			break
@@ -282,7 +283,9 @@ func TestWebBackendTerminal(t *testing.T) {
 			t.Fatal("the PTY never took the new size")
 		}
 	}
-	io.WriteString(term, "exit 3\n")
+	if _, err := io.WriteString(term, "exit 3\n"); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-sc.end:
 		if err != io.EOF {
@@ -309,12 +312,16 @@ func TestWebBackendTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc = readScreen(term)
-	io.WriteString(term, "echo up\n")
+	if _, err := io.WriteString(term, "echo up\n"); err != nil {
+		t.Fatal(err)
+	}
 	sc.wait(t, `up`)
 	for _, ac := range g.s.reg.all() {
 		ac.setPhase("stopping", "")
 	}
-	io.WriteString(term, "exit 143\n")
+	if _, err := io.WriteString(term, "exit 143\n"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := term.Wait(); !errors.Is(err, webui.ErrUnavailable) {
 		t.Errorf("Wait while the workspace stops = %v, want ErrUnavailable", err)
 	}
@@ -330,13 +337,16 @@ func TestWebBackendTerminal(t *testing.T) {
 	}
 	defer term.Close()
 	sc = readScreen(term)
-	io.WriteString(term, "echo ready\n")
+	if _, err := io.WriteString(term, "echo ready\n"); err != nil {
+		t.Fatal(err)
+	}
 	sc.wait(t, `ready`)
 	for _, ac := range g.s.reg.all() {
 		ac.sess.Close()
 	}
 	select {
-	case <-sc.end:
+	case err := <-sc.end:
+		t.Logf("Read ended: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("Read did not end when the tunnel dropped")
 	}
@@ -372,7 +382,7 @@ func TestWebBackendMaintainers(t *testing.T) {
 	// stream) instead of blocking.
 	term.Close()
 	waited := make(chan struct{})
-	go func() { term.Wait(); close(waited) }()
+	go func() { _, _ = term.Wait(); close(waited) }() // only that it returns matters here
 	select {
 	case <-waited:
 	case <-time.After(10 * time.Second):

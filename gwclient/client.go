@@ -293,28 +293,35 @@ func (s *Session) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		defer stderr.Close()
 	}
 	var wg sync.WaitGroup
-	copyOut := func(w io.Writer, r io.Reader) {
+	outs := []*outWriter{{w: o.Stdout}, {w: o.Stderr}}
+	copyOut := func(w *outWriter, r io.Reader) {
 		defer wg.Done()
-		if w == nil {
-			w = io.Discard
+		if w.w == nil {
+			w.w = io.Discard
 		}
-		io.Copy(w, r)
+		// A failed read is the tunnel ending, which the control stream
+		// reports; after a failed write, keep reading so the command is
+		// not blocked, and report the write error once it exits.
+		if _, err := io.Copy(w, r); err != nil && w.err != nil {
+			_, _ = io.Copy(io.Discard, r)
+		}
 	}
 	wg.Add(1)
-	go copyOut(o.Stdout, data)
+	go copyOut(outs[0], data)
 	if stderr != nil {
 		wg.Add(1)
-		go copyOut(o.Stderr, stderr)
+		go copyOut(outs[1], stderr)
 	}
 	if o.Stdin != nil {
 		go func() {
-			io.Copy(data, o.Stdin)
+			// Stdin ending, however, is end of input for the command.
+			_, _ = io.Copy(data, o.Stdin)
 			if !o.TTY {
-				tunnel.CloseWrite(data)
+				_ = tunnel.CloseWrite(data)
 			}
 		}()
 	} else if !o.TTY {
-		tunnel.CloseWrite(data)
+		_ = tunnel.CloseWrite(data)
 	}
 	var wmu sync.Mutex
 	go func() {
@@ -350,8 +357,27 @@ func (s *Session) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		if m.Error != "" {
 			return *m.Code, errors.New(m.Error)
 		}
+		for _, w := range outs {
+			if w.err != nil {
+				return *m.Code, fmt.Errorf("write the command's output: %w", w.err)
+			}
+		}
 		return *m.Code, nil
 	}
+}
+
+// outWriter remembers the first error writing a command's output.
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
 }
 
 // Link asks the gateway for a single-use sign-in link to the workspace's terminal page

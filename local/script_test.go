@@ -224,13 +224,14 @@ func cmdPortForwardWait(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no portforward started")
 	}
 	pf := v.(*portForward)
+	var err error
 	select {
-	case <-pf.done:
+	case err = <-pf.done:
 	case <-time.After(time.Minute):
 		ts.Fatalf("ws port-forward still running after a minute:\n%s", pf.output())
 	}
 	if !strings.Contains(pf.output(), args[0]) {
-		ts.Fatalf("ws port-forward said:\n%s\nwant %q", pf.output(), args[0])
+		ts.Fatalf("ws port-forward ended (%v) and said:\n%s\nwant %q", err, pf.output(), args[0])
 	}
 }
 

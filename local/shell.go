@@ -135,10 +135,13 @@ func (r *shellRunner) afterScript() {
 		return
 	}
 	select {
-	case <-done:
+	case err = <-done:
 	case <-time.After(afterScriptMax):
 		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-		<-done
+		err = <-done
+	}
+	if err != nil { // as in container mode (containerrun.go)
+		fmt.Fprintf(r.log, "ws: after_script: %v\n", err)
 	}
 }
 

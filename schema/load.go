@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	v1 "github.com/devfile/api/v2/pkg/apis/workspaces/v1alpha2"
@@ -341,9 +342,9 @@ func yamlError(display string, err error) diag.Diagnostic {
 	d := diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: display}, Summary: "not valid YAML: " + msg,
 		Hint: "fix the YAML syntax (indentation, quoting, tabs)", Code: "not-yaml"}
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscanf(m[1], "%d", &line)
-		d.Pos.Line, d.Pos.Col = line, 1
+		if line, err := strconv.Atoi(m[1]); err == nil { // fails only past int's range
+			d.Pos.Line, d.Pos.Col = line, 1
+		}
 		d.Summary = "not valid YAML: " + strings.TrimSpace(yamlLineRE.ReplaceAllString(msg, ""))
 		d.Summary = strings.TrimPrefix(strings.ReplaceAll(d.Summary, ": :", ":"), ": ")
 		d.Summary = strings.ReplaceAll(d.Summary, "  ", " ")

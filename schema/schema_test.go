@@ -17,7 +17,9 @@ func load(t *testing.T, src string) (*Devfile, string) {
 	t.Helper()
 	df, diags := LoadBytes("d.yaml", t.TempDir(), []byte(src), Options{ReadFile: os.ReadFile})
 	var b bytes.Buffer
-	diags.WriteText(&b)
+	if err := diags.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
 	return df, b.String()
 }
 
@@ -86,8 +88,12 @@ func TestParentCycle(t *testing.T) {
 	dir := t.TempDir()
 	a := "schemaVersion: 2.2.0\nparent:\n  uri: b.yaml\ncomponents:\n  - name: x\n    container:\n      image: a\n"
 	b := "schemaVersion: 2.2.0\nparent:\n  uri: a.yaml\n"
-	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(a), 0o644)
-	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(b), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(a), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "b.yaml"), []byte(b), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	df, diags := Load("a.yaml", filepath.Join(dir, "a.yaml"), Options{ReadFile: os.ReadFile})
 	if df != nil || !strings.Contains(diags[0].Summary, "cycle") {
 		t.Errorf("Load(cycle) = %v, %v", df, diags)
@@ -113,11 +119,19 @@ func TestRemoteParentWithFetcher(t *testing.T) {
 
 func TestNoFileWrites(t *testing.T) {
 	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "p"), 0o755)
-	os.WriteFile(filepath.Join(dir, "p", "parent.yaml"), []byte("schemaVersion: 2.2.0\ncomponents:\n  - name: dev\n    container:\n      image: a\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "p", "other.txt"), []byte("x"), 0o644)
+	if err := os.MkdirAll(filepath.Join(dir, "p"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p", "parent.yaml"), []byte("schemaVersion: 2.2.0\ncomponents:\n  - name: dev\n    container:\n      image: a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p", "other.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	main := "schemaVersion: 2.2.0\nparent:\n  uri: p/parent.yaml\n"
-	os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(main), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if df, diags := Load("devfile.yaml", filepath.Join(dir, "devfile.yaml"), Options{ReadFile: os.ReadFile}); df == nil {
 		t.Fatal(diags)
 	}

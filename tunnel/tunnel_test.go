@@ -64,7 +64,7 @@ func TestReadHeaderKeepsPayload(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	go func() {
-		io.WriteString(b, `{"kind":"data","session":"s1"}`+"\npayload")
+		_, _ = io.WriteString(b, `{"kind":"data","session":"s1"}`+"\npayload") // the reader checks what arrives
 		b.Close()
 	}()
 	h, c, err := ReadHeader(a)
@@ -105,7 +105,7 @@ func TestRequestRefused(t *testing.T) {
 	go func() {
 		h, c, err := ReadHeader(b)
 		if err == nil && h.Kind == KindPort {
-			WriteLine(c, Reply{Error: "nothing listens on port 1"})
+			_ = WriteLine(c, Reply{Error: "nothing listens on port 1"}) // Request checks it
 		}
 		b.Close()
 	}()
@@ -187,7 +187,9 @@ func TestFrameWriterPassesLargeFrames(t *testing.T) {
 	fw := newFrameWriter(rw)
 	for rest := f; len(rest) > 0; {
 		k := min(len(rest), 4096)
-		fw.Write(rest[:k])
+		if _, err := fw.Write(rest[:k]); err != nil {
+			t.Fatal(err)
+		}
 		rest = rest[k:]
 	}
 	if got := bytes.Join(rw.writes, nil); !bytes.Equal(got, f) {
@@ -212,7 +214,9 @@ func TestFrameWriterReusesBuffers(t *testing.T) {
 		allocs := testing.AllocsPerRun(20, func() {
 			for rest := f; len(rest) > 0; {
 				k := min(len(rest), 4096)
-				fw.Write(rest[:k])
+				if _, err := fw.Write(rest[:k]); err != nil {
+					t.Fatal(err)
+				}
 				rest = rest[k:]
 			}
 		})
@@ -242,7 +246,7 @@ func TestTunnelRoundTrip(t *testing.T) {
 		if err != nil {
 			return
 		}
-		io.Copy(st, st) // echo
+		_, _ = io.Copy(st, st) // echo; the client checks what comes back
 		st.Close()
 		<-sess.CloseChan()
 	}))
@@ -264,7 +268,12 @@ func TestTunnelRoundTrip(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	go func() { st.Write(want); st.Close() }()
+	go func() {
+		if _, err := st.Write(want); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+	}()
 	got, err := io.ReadAll(st)
 	if err != nil {
 		t.Fatal(err)

@@ -112,15 +112,14 @@ type Config struct {
 
 // UI serves the pages. It is an [http.Handler]; create one with [New].
 type UI struct {
-	cfg     Config
-	b       Backend
-	base    string // mount path without the trailing slash; "" at the root
-	origin  string // scheme://host of PublicURL
-	secure  bool
-	log     *slog.Logger
-	mux     *http.ServeMux
-	kv      kv.Store
-	started time.Time
+	cfg    Config
+	b      Backend
+	base   string // mount path without the trailing slash; "" at the root
+	origin string // scheme://host of PublicURL
+	secure bool
+	log    *slog.Logger
+	mux    *http.ServeMux
+	kv     kv.Store
 }
 
 // New returns the UI for cfg, backed by b.

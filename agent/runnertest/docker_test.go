@@ -102,8 +102,8 @@ func (j *job) dockerStop() {
 	go func() { _ = sweep.Wait(); close(swept) }()
 	select {
 	case <-swept:
-	case <-j.done:
-		j.done <- nil
+	case err := <-j.done:
+		j.done <- err // for j.wait below
 	case <-time.After(sweepBudget):
 	}
 	j.signal1(syscall.SIGTERM)

@@ -66,7 +66,7 @@ func run(ws string, streams, sessions int) error {
 	if err != nil {
 		return err
 	}
-	go http.Serve(ln, fake.Handler())
+	go func() { _ = http.Serve(ln, fake.Handler()) }() // ends with the process
 	gitlab := "http://" + ln.Addr().String()
 	if streams > 0 {
 		if err := measure(ws, gitlab, fmt.Sprintf("%d half-open streams on one tunnel", streams), func(base string) error {
@@ -97,7 +97,7 @@ func measure(ws, gitlab, what string, attack func(base string) error) error {
 	if err := gw.Start(); err != nil {
 		return err
 	}
-	defer func() { gw.Process.Kill(); gw.Wait() }()
+	defer func() { _ = gw.Process.Kill(); _ = gw.Wait() }()
 	dir, err := os.MkdirTemp("", "gatewaymem-")
 	if err != nil {
 		return err
@@ -109,7 +109,7 @@ func measure(ws, gitlab, what string, attack func(base string) error) error {
 	if err := ag.Start(); err != nil {
 		return err
 	}
-	defer func() { ag.Process.Kill(); ag.Wait() }()
+	defer func() { _ = ag.Process.Kill(); _ = ag.Wait() }()
 	cl := &gwclient.Client{BaseURL: base, Token: userTok}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -234,7 +234,7 @@ func signIns(base string, n int) error {
 				req.AddCookie(csrfCookie)
 				resp, err := c.Transport.RoundTrip(req)
 				if err == nil {
-					io.Copy(io.Discard, resp.Body)
+					_, _ = io.Copy(io.Discard, resp.Body) // only the status matters
 					resp.Body.Close()
 					if resp.StatusCode != http.StatusSeeOther {
 						err = fmt.Errorf("POST /signin = %d", resp.StatusCode)

@@ -84,9 +84,13 @@ func TestSSHAgainstSSHD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Fprintf(f, "\nHost local-sshd\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
-		srv.Port, srv.User, key, srv.KnownHosts(t, home))
-	f.Close()
+	if _, err := fmt.Fprintf(f, "\nHost local-sshd\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n",
+		srv.Port, srv.User, key, srv.KnownHosts(t, home)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	src := filepath.Join(work, "src.bin")
 	data := make([]byte, fileSize)
@@ -100,7 +104,6 @@ func TestSSHAgainstSSHD(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	data = nil
 	run := func(args ...string) time.Duration {
 		st := time.Now()
 		cmd := command(env, home, args[0], args[1:]...)

@@ -69,7 +69,9 @@ func errString(err error) string {
 
 func TestCompileDefaultDevfileToStdout(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, ".devfile.yaml"), []byte(devfile), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, ".devfile.yaml"), []byte(devfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, err := run(t, dir, "--tag", "ws")
 	if err != nil {
 		t.Fatalf("err = %v, stderr %s", err, stderr)
@@ -81,7 +83,9 @@ func TestCompileDefaultDevfileToStdout(t *testing.T) {
 
 func TestCompileWritesFileAtomically(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(devfile), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(devfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := run(t, dir, "-o", ".gitlab-ci.yml", "--tag", "ws")
 	if err != nil || out != "" {
 		t.Fatalf("err = %v, stdout %q", err, out)
@@ -102,7 +106,9 @@ func TestCompileWritesFileAtomically(t *testing.T) {
 
 func TestInvalidDevfileExit3(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte("schemaVersion: 9.9.9\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte("schemaVersion: 9.9.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, err := run(t, dir)
 	if !errors.Is(err, cmdutil.ErrDevfileInvalid) || out != "" {
 		t.Fatalf("err = %v, stdout %q", err, out)
@@ -114,7 +120,9 @@ func TestInvalidDevfileExit3(t *testing.T) {
 
 func TestJSONShape(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(devfile), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "devfile.yaml"), []byte(devfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := run(t, dir, "--format", "json")
 	if err != nil {
 		t.Fatal(err)

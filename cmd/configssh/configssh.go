@@ -133,7 +133,10 @@ func configSSHRun(ctx context.Context, opts *ConfigSSHOptions) error {
 	}{{cfgFile, oldCfg, newCfg}, {managed, oldManaged, newManaged}} {
 		if d := diff.Diff(c.name, c.old, c.name, c.new); len(d) > 0 {
 			changed = true
-			opts.IO.Out.Write(d)
+			// The diff is what the user agrees to: unseen, nothing is written.
+			if _, err := opts.IO.Out.Write(d); err != nil {
+				return err
+			}
 		}
 	}
 	if !changed {

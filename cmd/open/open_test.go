@@ -22,14 +22,14 @@ func fakeGateway(t *testing.T) (*httptest.Server, *[]string) {
 		calls = append(calls, "POST /api/v1/links "+r.Header.Get("Authorization")+" "+string(b))
 		if !strings.Contains(string(b), `"name":"demo"`) {
 			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"error":"not_found"}`)
+			_, _ = io.WriteString(w, `{"error":"not_found"}`) // a failed write fails the client's request
 			return
 		}
-		io.WriteString(w, `{"url":"https://ws.example.com/signin/link/ONCE"}`)
+		_, _ = io.WriteString(w, `{"url":"https://ws.example.com/signin/link/ONCE"}`)
 	})
 	mux.HandleFunc("GET /api/v1/workspaces/-/demo", func(w http.ResponseWriter, r *http.Request) {
 		calls = append(calls, "GET status")
-		io.WriteString(w, `{"id":"42/demo","name":"demo","endpoints":[{"name":"web","port":8080,"url":"https://8080-demo--42.ws.example.com/"}]}`)
+		_, _ = io.WriteString(w, `{"id":"42/demo","name":"demo","endpoints":[{"name":"web","port":8080,"url":"https://8080-demo--42.ws.example.com/"}]}`)
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

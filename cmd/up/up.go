@@ -228,7 +228,7 @@ func Run(ctx context.Context, opts *UpOptions) error {
 	if !opts.NoWait {
 		w := &waiter{opts: opts, client: client, project: project, name: name, settings: settings, p: p, out: out}
 		if err := w.wait(ctx); err != nil {
-			writeResult(opts, out)
+			_ = writeResult(opts, out) // the wait's error is the one to report
 			return err
 		}
 	}

@@ -22,7 +22,9 @@ func run(t *testing.T, dir string, args ...string) (string, string, error) {
 
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "devfile.yml"), []byte("schemaVersion: 2.2.0\nmetadata:\n  name: x\ncomponents:\n  - name: dev\n    container:\n      image: a\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "devfile.yml"), []byte("schemaVersion: 2.2.0\nmetadata:\n  name: x\ncomponents:\n  - name: dev\n    container:\n      image: a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, stderr, err := run(t, dir)
 	if err != nil || out != "" || !strings.Contains(stderr, "devfile.yml: valid (1 warning)") {
 		t.Errorf("err %v, stdout %q, stderr %q", err, out, stderr)
@@ -31,7 +33,9 @@ func TestValidate(t *testing.T) {
 
 func TestValidateJSONErrors(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, ".devfile.yaml"), []byte("schemaVersion: 2.2.0\ncomponents:\n  - name: dev\n    container: {}\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, ".devfile.yaml"), []byte("schemaVersion: 2.2.0\ncomponents:\n  - name: dev\n    container: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := run(t, dir, "--format", "json")
 	if !errors.Is(err, cmdutil.ErrDevfileInvalid) {
 		t.Fatalf("err = %v", err)

@@ -137,7 +137,7 @@ func run() error {
 			hits.Add(1)
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, "<!doctype html><title>alice's app</title><h1>alice's app</h1>")
+		_, _ = io.WriteString(w, "<!doctype html><title>alice's app</title><h1>alice's app</h1>")
 	}))
 	if err != nil {
 		return err
@@ -162,18 +162,24 @@ func run() error {
 	}
 	defer os.RemoveAll(dir)
 	alicePort, bobPort := portOf(aliceApp), portOf(bobSite)
+	// At the end, a workspace that does not stop is worth a line in the log.
+	stopAtEnd := func(w *workspace) {
+		if err := w.stop(); err != nil {
+			log.Warn("stop workspace", "name", w.name, "err", err)
+		}
+	}
 	w, err := newWorkspace(filepath.Join(dir, "alice"), *wsBin, direct, "demo", jobToken,
 		plan.Endpoint{Name: "web", TargetPort: alicePort, Protocol: "http", Exposure: "public"})
 	if err != nil {
 		return err
 	}
-	defer w.stop()
+	defer stopAtEnd(w)
 	bw, err := newWorkspace(filepath.Join(dir, "bob"), *wsBin, direct, "evil", bobJobToken,
 		plan.Endpoint{Name: "site", TargetPort: bobPort, Protocol: "http", Exposure: "public"})
 	if err != nil {
 		return err
 	}
-	defer bw.stop()
+	defer stopAtEnd(bw)
 	if err := w.start(ctx); err != nil {
 		return err
 	}
