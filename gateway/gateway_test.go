@@ -131,12 +131,11 @@ func (g *testGateway) connectAgent(t *testing.T, token, workspace string, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tunnel.WriteLine(st, tunnel.Hello{Version: version, Workspace: workspace}); err != nil {
-		t.Fatal(err)
-	}
+	// The Welcome says how it went. A write may report "session shutdown" although its bytes
+	// arrived: a refusing gateway closes the session at once, and yamux then picks either
+	// outcome for a write still waiting for its confirmation (seen in CI).
+	_ = tunnel.WriteLine(st, tunnel.Header{Kind: tunnel.KindControl})
+	_ = tunnel.WriteLine(st, tunnel.Hello{Version: version, Workspace: workspace})
 	var w tunnel.Welcome
 	if err := tunnel.NewLineReader(st, tunnel.MaxHeaderBytes).Read(&w); err != nil {
 		t.Fatalf("read Welcome: %v", err)
