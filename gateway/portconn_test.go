@@ -519,6 +519,22 @@ func TestSSHDataConnections(t *testing.T) {
 			if got := g.metric(t, "ws_gateway_port_data_connections_total"); got != want {
 				t.Errorf("data connections = %q, want %s", got, want)
 			}
+			// The SSH route grants what a shell grants, to the same people: the launching
+			// user's token only.
+			for _, tc := range []struct {
+				token string
+				want  int
+			}{{"", http.StatusUnauthorized}, {"tok-bob", http.StatusForbidden}} {
+				h := http.Header{}
+				if tc.token != "" {
+					h.Set("Authorization", "Bearer "+tc.token)
+				}
+				_, _, err := tunnel.DialUpgrade(context.Background(), g.url+"/api/v1/workspaces/42/demo/ssh", h, nil)
+				var ue *tunnel.UpgradeError
+				if !errors.As(err, &ue) || ue.Status != tc.want {
+					t.Errorf("SSH data connection with token %q = %v, want %d", tc.token, err, tc.want)
+				}
+			}
 		})
 	}
 }

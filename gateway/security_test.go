@@ -203,6 +203,7 @@ func TestAPIsRefuseBrowserCookies(t *testing.T) {
 		{"/api/v1/workspaces/42/demo/tunnel", "websocket"},
 		{"/api/v1/workspaces/-/demo/tunnel", "websocket"},
 		{"/api/v1/workspaces/42/demo/port/" + strconv.Itoa(g.app.port), "ws-port/1"},
+		{"/api/v1/workspaces/42/demo/ssh", "ws-port/1"},
 		{"/api/v1/workspaces/42/demo/terminal", "websocket"},
 		{"/api/v1/workspaces/42/demo", ""},
 		{"/api/v1/workspaces", ""},
