@@ -418,9 +418,9 @@ func TestBadControlStreamIsDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.WriteString(st, "this is not json\n"); err != nil {
-		t.Fatal(err)
-	}
+	// The gateway drops the session at once; yamux may then report "session shutdown" for
+	// this write although its bytes arrived (see connectAgent): the session's end is the test.
+	_, _ = io.WriteString(st, "this is not json\n")
 	waitClosed(t, "the gateway to drop the session", sess.CloseChan())
 	if g.s.Agents() != 0 {
 		t.Error("agent with a malformed header registered")
